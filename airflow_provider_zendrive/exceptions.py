@@ -1,0 +1,98 @@
+"""
+Exceptions raised by the ZenDRIVE provider.
+
+Every error the provider raises on purpose is a :class:`ZenDriveError`, so one ``except`` clause catches them
+all. The tree, with the HTTP status each class stands for::
+
+    AirflowException
+     └── ZenDriveError                      base class; .status_code is None or the HTTP status
+          ├── ZenDriveInputError            bad input caught before any request (also a ValueError)
+          ├── ZenDriveAuthError             401: the access key / secret key pair was rejected
+          ├── ZenDriveServiceInactiveError  403: the service is suspended or cancelled
+          ├── ZenDriveRequestError          400, 404, 405, 3xx and other 4xx; .server_message
+          ├── ZenDriveRateLimitError        429 still returned after the retries; .retry_after
+          ├── ZenDriveUnavailableError      5xx, timeouts and connection errors after the retries
+          └── ZenDriveResponseError         a 200 whose body is not the documented JSON
+
+No message, ``str()`` or ``repr()`` of these exceptions ever contains the secret key: the hook redacts any
+server text it copies into a message and never chains a transport exception that holds the request body.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+__all__ = [
+    "ZenDriveAuthError",
+    "ZenDriveError",
+    "ZenDriveInputError",
+    "ZenDriveRateLimitError",
+    "ZenDriveRequestError",
+    "ZenDriveResponseError",
+    "ZenDriveServiceInactiveError",
+    "ZenDriveUnavailableError",
+]
+
+
+class ZenDriveError(AirflowException):
+    """Base class of every error raised by the ZenDRIVE provider."""
+
+    #: The HTTP status behind the error, or None (input errors, timeouts, connection errors).
+    status_code: int | None  # type: ignore[assignment]
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructor arguments need help to survive pickling (e.g. across processes).
+        return _rebuild, (type(self), self.message, dict(self.__dict__))
+
+
+def _rebuild(cls: type[ZenDriveError], message: str, state: dict[str, object]) -> ZenDriveError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ZenDriveInputError(ZenDriveError, ValueError):
+    """Invalid dates, window or connection settings, found before anything was sent."""
+
+
+class ZenDriveAuthError(ZenDriveError):
+    """The server answered 401 Invalid credentials: check the access key and secret key."""
+
+
+class ZenDriveServiceInactiveError(ZenDriveError):
+    """The server answered 403 Service is not active: the service is suspended or cancelled."""
+
+
+class ZenDriveRequestError(ZenDriveError):
+    """The server refused the request (400, 404, 405, another 4xx, or a redirect)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, server_message: str = "") -> None:
+        super().__init__(message, status_code=status_code)
+        self.server_message = server_message
+
+
+class ZenDriveRateLimitError(ZenDriveError):
+    """The per-key rate limit (429) still applied after every retry; ``retry_after`` is in seconds."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ZenDriveUnavailableError(ZenDriveError):
+    """The API stayed unavailable (5xx, timeout or connection error) after every retry."""
+
+
+class ZenDriveResponseError(ZenDriveError):
+    """The server answered 200 with a body that is not the documented usage-statistics JSON."""

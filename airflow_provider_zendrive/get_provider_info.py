@@ -1,0 +1,89 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_zendrive import __version__
+
+# A literal, not an import of .api: Airflow calls this while its own exceptions module is still loading.
+_DOCUMENTED_ENDPOINT = "https://dashboard.clearstreamer.com/zendrive-api/cdn-stats/"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata (validated against Airflow's ``provider_info.schema.json``)."""
+    integration = "ZenDRIVE"
+    return {
+        "package-name": "airflow-provider-zendrive",
+        "name": "ZenDRIVE",
+        "description": "Pull `ZenDRIVE <https://wiki.clearstreamer.com/>`__ S3 Access usage statistics "
+        "(requests, errors, egress bytes per day) into Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": integration,
+                "external-doc-url": "https://wiki.clearstreamer.com/connecting/usage-stats-api/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_zendrive.hooks.zendrive"]}
+        ],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": ["airflow_provider_zendrive.operators.zendrive"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": integration,
+                "python-modules": ["airflow_provider_zendrive.sensors.zendrive"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": integration,
+                "python-modules": ["airflow_provider_zendrive.triggers.zendrive"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "zendrive",
+                "hook-class-name": "airflow_provider_zendrive.hooks.zendrive.ZenDriveStatsHook",
+                "hook-name": "ZenDRIVE",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {
+                        "login": "Access key",
+                        "password": "Secret key",
+                        "host": "Endpoint URL (optional)",
+                    },
+                    "placeholders": {
+                        "host": _DOCUMENTED_ENDPOINT,
+                        "port": "443",
+                        "timeout": "30",
+                        "verify": "true",
+                        "max_retries": "6",
+                    },
+                },
+                "conn-fields": {
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Connect and read timeout of each request. Default 30.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                    "verify": {
+                        "label": "Verify TLS",
+                        "description": "true, false, or the path of a CA bundle (PEM). Default true.",
+                        "schema": {"type": ["string", "boolean", "null"]},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries on 429, 5xx, timeouts and connection errors. Default 6.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,163 @@
+"""The ZenDRIVE usage-statistics hook."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import requests
+from airflow.sdk import BaseHook
+
+from airflow_provider_zendrive.api import StatsCall, ZenDriveSettings
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
+from airflow_provider_zendrive.models import UsageStats, merge_stats
+from airflow_provider_zendrive.retry import Backoff
+from airflow_provider_zendrive.windows import DateLike, DateWindow, resolve_window
+
+if TYPE_CHECKING:
+    from airflow_provider_zendrive.models import UsageStats
+
+__all__ = ["ZenDriveStatsHook"]
+
+_TLS_HINT = (
+    "Not retried: set the connection's extra 'verify' to the path of the CA bundle that signed the server's "
+    "certificate"
+)
+
+
+class ZenDriveStatsHook(BaseHook):
+    """
+    Read ZenDRIVE S3 Access usage statistics.
+
+    The connection's login is the access key and its password the secret key. The host is optional: empty
+    for the documented endpoint, a bare hostname (``https`` and the documented path implied), or a full
+    ``https://`` URL. Extras: ``timeout`` (seconds, default 30), ``verify`` (true, false or a CA bundle path,
+    default true) and ``max_retries`` (default 6).
+
+    Requests are POSTs over HTTPS only; redirects are never followed. 429, 5xx, timeouts and connection errors
+    are retried in-process (see :mod:`airflow_provider_zendrive.retry`); other errors raise at once.
+
+    :param zendrive_conn_id: the Airflow connection to use.
+    """
+
+    conn_name_attr = "zendrive_conn_id"
+    default_conn_name = "zendrive_default"
+    conn_type = "zendrive"
+    hook_name = "ZenDRIVE"
+
+    #: Backoff rules for in-process retries.
+    backoff: ClassVar[Backoff] = Backoff()
+
+    def __init__(self, zendrive_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.zendrive_conn_id = zendrive_conn_id
+        self._sleep: Callable[[float], None] = time.sleep
+
+    @cached_property
+    def settings(self) -> ZenDriveSettings:
+        """The connection, read and validated once (no request is made)."""
+        settings = ZenDriveSettings.from_connection(self.get_connection(self.zendrive_conn_id))
+        _mask(settings.secret_key)
+        return settings
+
+    def get_conn(self) -> requests.Session:
+        """Return a new ``requests`` session with the provider's headers; the caller closes it."""
+        session = requests.Session()
+        session.headers.update(self.settings.headers)
+        session.verify = self.settings.verify
+        return session
+
+    def get_stats(self, from_date: DateLike | None = None, to_date: DateLike | None = None) -> UsageStats:
+        """
+        Fetch usage statistics for an inclusive window of UTC dates.
+
+        With neither bound the API's default applies (the last 30 days). With one bound the other is filled in
+        as the server would (``to`` = today UTC, ``from`` = ``to`` - 30 days). Windows longer than 366 days are
+        fetched in consecutive chunks, oldest first, over one HTTP session, and merged: ``daily`` concatenated,
+        additive totals summed, ``success_rate`` recomputed, and ``summary.unique_ips`` set to None, because
+        distinct-IP counts of separate windows cannot be added.
+
+        :param from_date: first day: a date, datetime (its UTC date), pendulum object or ``"YYYY-MM-DD"``.
+        :param to_date: last day, included; same forms as ``from_date``.
+        :return: the API's JSON shape: ``status, service_id, from, to, summary{...}, daily[...]``.
+        :raises ZenDriveInputError: (a ``ValueError``) on unparsable dates or ``from_date > to_date``, before
+            any request.
+        """
+        window = resolve_window(from_date, to_date)
+        chunks = window.chunks() if window is not None else [None]
+        if len(chunks) > 1:
+            self.log.info("Window %s has %d days: fetching %d chunks.", window, window.days, len(chunks))  # type: ignore[union-attr]
+        with self.get_conn() as session:
+            results = [self._post(session, chunk) for chunk in chunks]
+        if window is None:
+            return results[0]
+        return merge_stats(results, window.start, window.end)
+
+    def is_service_active(self) -> bool:
+        """
+        Tell whether the service is active: True on 200, False on 403 (suspended or cancelled).
+
+        Asks for a one-day window (today, UTC). Every other outcome raises.
+        """
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        try:
+            with self.get_conn() as session:
+                self._post(session, DateWindow(today, today))
+        except ZenDriveServiceInactiveError:
+            return False
+        return True
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the keys and endpoint for the UI's Test button."""
+        try:
+            active = self.is_service_active()
+        except ZenDriveError as exc:
+            return False, str(exc)
+        url = self.settings.url
+        if active:
+            return True, f"Connection works: the keys were accepted at {url} and the service is active."
+        return True, (
+            f"The keys were accepted at {url}, but the service is not active (403: suspended or cancelled)."
+        )
+
+    def _post(self, session: requests.Session, window: DateWindow | None) -> UsageStats:
+        """POST one window with retries; one place for every status, timeout and connection error."""
+        settings = self.settings
+        call = StatsCall(settings, window, backoff=self.backoff, log=self.log)
+        body = call.body
+        while True:
+            failure: tuple[str, str, bool] | None = None
+            try:
+                response = session.post(
+                    settings.url,
+                    data=body,
+                    timeout=settings.timeout,
+                    verify=settings.verify,
+                    allow_redirects=False,
+                )
+                content = response.content
+            except requests.Timeout as exc:
+                failure = ("timeout", f"no answer within {settings.timeout:g} s ({type(exc).__name__})", True)
+            except requests.exceptions.SSLError as exc:
+                failure = ("TLS error", f"{exc}. {_TLS_HINT}", False)
+            except requests.RequestException as exc:
+                failure = ("connection error", f"{type(exc).__name__}: {exc}", True)
+            # Decide outside the except blocks: a final error must not chain the transport exception,
+            # whose request object holds the body with the secret key.
+            if failure is not None:
+                outcome: UsageStats | float = call.failed(failure[0], failure[1], retryable=failure[2])
+            else:
+                outcome = call.received(response.status_code, response.headers, content)
+            if not isinstance(outcome, float):
+                return outcome
+            self._sleep(outcome)
+
+
+def _mask(secret: str) -> None:
+    """Register the secret with Airflow's secrets masker, so no task log line can show it."""
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)

@@ -1,0 +1,87 @@
+"""
+When to retry a request, and how long to wait first.
+
+One place answers "what happens on a 429": the sync hook and the async trigger both ask :class:`Backoff`.
+
+* 429 waits the server's ``Retry-After`` (delta-seconds or an HTTP-date) when given, else backs off.
+* 500, 502, 503, 504, timeouts and connection errors back off exponentially with full jitter:
+  ``uniform(0, min(cap, base * 2 ** attempt))`` with a 1 s base and a 60 s cap.
+* Everything else (400, 401, 403, 404, 405, redirects, bad bodies) is never retried.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["RETRYABLE_STATUSES", "Backoff", "parse_retry_after"]
+
+#: HTTP statuses worth another try: the rate limit and transient server errors.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, *, now: datetime.datetime | None = None) -> float | None:
+    """
+    Read a ``Retry-After`` header as seconds to wait.
+
+    :param value: the header value: delta-seconds (``"120"``) or an HTTP-date
+        (``"Wed, 21 Oct 2026 07:28:00 GMT"``).
+    :param now: the current time (for HTTP-dates); defaults to the clock.
+    :return: seconds (never negative), or None if the header is absent or unreadable.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """
+    The wait before retry number ``attempt + 1``.
+
+    :param base: seconds of the first backoff ceiling.
+    :param cap: the largest backoff ceiling, in seconds.
+    :param max_retry_after: the longest ``Retry-After`` the hook waits in-process; a longer one is raised at
+        once as :class:`~airflow_provider_zendrive.exceptions.ZenDriveRateLimitError` so that the task's own
+        retry (or retry policy) waits instead of holding a worker slot.
+    :param rng: a source of uniform floats in [0, 1) (for tests).
+    """
+
+    base: float = 1.0
+    cap: float = 60.0
+    max_retry_after: float = 300.0
+    rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    def ceiling(self, attempt: int) -> float:
+        """The upper bound of the jittered wait after failed attempt number ``attempt`` (0-based)."""
+        return min(self.cap, self.base * 2.0 ** min(attempt, 62))
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """
+        Seconds to wait after failed attempt ``attempt`` (0-based).
+
+        :param retry_after: the server's ``Retry-After`` in seconds, which wins when given.
+        """
+        if retry_after is not None:
+            return retry_after
+        return float(self.rng()) * self.ceiling(attempt)

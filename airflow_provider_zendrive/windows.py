@@ -1,0 +1,133 @@
+"""
+Date windows: parsing user input into UTC dates and splitting long windows into API-sized chunks.
+
+The API takes inclusive ``from`` / ``to`` dates (``YYYY-MM-DD``, UTC) and refuses windows longer than
+:data:`MAX_WINDOW_DAYS` days. Everything here runs before a request is sent, so bad input fails without
+touching the network.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+__all__ = [
+    "DEFAULT_WINDOW_DAYS",
+    "MAX_WINDOW_DAYS",
+    "DateLike",
+    "DateWindow",
+    "resolve_window",
+    "to_utc_date",
+]
+
+#: The longest window, in days counted inclusively, that one request may ask for.
+MAX_WINDOW_DAYS = 366
+#: The server's default: ``from`` is this many days before ``to``.
+DEFAULT_WINDOW_DAYS = 30
+
+#: What the hook and operator accept as a date: a date, a datetime (converted to its UTC date; naive
+#: datetimes are taken as UTC), a pendulum Date/DateTime, or an ISO string (``YYYY-MM-DD`` or a full
+#: ISO 8601 timestamp such as a rendered ``{{ logical_date }}``).
+DateLike: TypeAlias = "datetime.date | str"
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """An inclusive window of UTC dates."""
+
+    start: datetime.date
+    end: datetime.date
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ZenDriveInputError(
+                f"from_date {self.start.isoformat()} is after to_date {self.end.isoformat()}; "
+                "'from' must be on or before 'to'."
+            )
+
+    @property
+    def days(self) -> int:
+        """Number of days in the window, both ends included."""
+        return (self.end - self.start).days + 1
+
+    def dates(self) -> list[datetime.date]:
+        """Every date of the window, oldest first."""
+        return [self.start + datetime.timedelta(days=offset) for offset in range(self.days)]
+
+    def chunks(self, max_days: int = MAX_WINDOW_DAYS) -> list[DateWindow]:
+        """Split into consecutive windows of at most ``max_days`` days, oldest first."""
+        if max_days < 1:
+            raise ValueError("max_days must be at least 1")
+        result = []
+        start = self.start
+        while start <= self.end:
+            end = min(self.end, start + datetime.timedelta(days=max_days - 1))
+            result.append(DateWindow(start, end))
+            start = end + datetime.timedelta(days=1)
+        return result
+
+    def as_params(self) -> dict[str, str]:
+        """The ``from`` / ``to`` fields of a request body."""
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
+    """
+    Convert ``value`` to a UTC calendar date.
+
+    :param value: a date, datetime (aware ones are converted to UTC; naive ones are taken as UTC), pendulum
+        object, or ISO string.
+    :param name: the parameter's name, used in the error message.
+    :raises ZenDriveInputError: (a ``ValueError``) if the value cannot be read as a date.
+    """
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            value = value.astimezone(datetime.timezone.utc)
+        return datetime.date(value.year, value.month, value.day)
+    if isinstance(value, datetime.date):
+        return datetime.date(value.year, value.month, value.day)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return datetime.date.fromisoformat(text)
+            if len(text) > 10 and text[10] in "T ":
+                return to_utc_date(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")), name)
+        except ValueError:
+            pass
+        raise ZenDriveInputError(f"{name}={value!r} is not a valid date; use YYYY-MM-DD (UTC).")
+    raise ZenDriveInputError(
+        f"{name}={value!r} has type {type(value).__name__}; pass a date, datetime or 'YYYY-MM-DD' string."
+    )
+
+
+def resolve_window(
+    from_date: DateLike | None,
+    to_date: DateLike | None,
+    *,
+    today: datetime.date | None = None,
+) -> DateWindow | None:
+    """
+    Turn optional user bounds into a window, or None to let the API apply its default (last 30 days).
+
+    With only ``to_date`` given, ``from`` is ``to - 30 days``; with only ``from_date`` given, ``to`` is today
+    (UTC): the same defaults the server applies.
+
+    :raises ZenDriveInputError: if a bound cannot be parsed or ``from_date`` is after ``to_date``.
+    """
+    if from_date is None and to_date is None:
+        return None
+    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    end = to_utc_date(to_date, "to_date") if to_date is not None else today
+    start = (
+        to_utc_date(from_date, "from_date")
+        if from_date is not None
+        else end - datetime.timedelta(days=DEFAULT_WINDOW_DAYS)
+    )
+    return DateWindow(start, end)

@@ -1,0 +1,659 @@
+"""ZenDriveStatsHook against the HTTPS emulator: every rule of the API contract, over real TLS."""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import json
+import socket
+import time
+from collections.abc import Callable
+
+import pendulum
+import pytest
+
+from airflow_provider_zendrive import __version__
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveAuthError,
+    ZenDriveError,
+    ZenDriveInputError,
+    ZenDriveRateLimitError,
+    ZenDriveRequestError,
+    ZenDriveResponseError,
+    ZenDriveServiceInactiveError,
+    ZenDriveUnavailableError,
+)
+from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+from airflow_provider_zendrive.models import ADDITIVE_FIELDS, success_rate
+from airflow_provider_zendrive.testing import (
+    DEMO_ACCESS_KEY,
+    DEMO_SECRET_KEY,
+    DEMO_SERVICE_ID,
+    Fault,
+    ZenDriveEmulator,
+    usage_for_day,
+)
+
+MakeHook = Callable[..., ZenDriveStatsHook]
+TODAY = datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def bodies(emulator: ZenDriveEmulator) -> list[dict[str, str]]:
+    return [r.json for r in emulator.requests]
+
+
+def windows_sent(emulator: ZenDriveEmulator) -> list[tuple[str | None, str | None]]:
+    return [(r.json.get("from"), r.json.get("to")) for r in emulator.requests]
+
+
+# --- dates and windows -----------------------------------------------------------------------------------
+
+
+def test_no_dates_sends_no_dates_and_returns_the_api_shape(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    stats = make_hook().get_stats()
+
+    assert windows_sent(zendrive_emulator) == [(None, None)]
+    start = TODAY - datetime.timedelta(days=30)
+    assert stats == zendrive_emulator.expected_stats(start, TODAY)
+    assert list(stats) == ["status", "service_id", "from", "to", "summary", "daily"]
+    assert stats["service_id"] == DEMO_SERVICE_ID
+    json.dumps(stats)  # XCom-ready
+
+
+@pytest.mark.parametrize(
+    ("from_date", "to_date", "expected"),
+    [
+        (datetime.date(2026, 5, 1), datetime.date(2026, 5, 31), ("2026-05-01", "2026-05-31")),
+        ("2026-05-01", "2026-05-31", ("2026-05-01", "2026-05-31")),
+        (pendulum.date(2026, 5, 1), pendulum.datetime(2026, 5, 31, 23, 59), ("2026-05-01", "2026-05-31")),
+        # An aware datetime counts by its UTC date: 01:00 at +05:00 is the previous day in UTC.
+        (
+            datetime.datetime(2026, 5, 2, 1, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5))),
+            pendulum.datetime(2026, 6, 1, 2, 0, tz="Asia/Tokyo"),
+            ("2026-05-01", "2026-05-31"),
+        ),
+        ("2026-05-01T00:00:00+00:00", "2026-05-31T12:00:00Z", ("2026-05-01", "2026-05-31")),
+        ("2026-05-01", "2026-05-01", ("2026-05-01", "2026-05-01")),
+    ],
+)
+def test_dates_are_sent_as_utc_days(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, from_date, to_date, expected
+):
+    stats = make_hook().get_stats(from_date, to_date)
+
+    assert windows_sent(zendrive_emulator) == [expected]
+    assert (stats["from"], stats["to"]) == expected
+    first, last = (datetime.date.fromisoformat(d) for d in expected)
+    assert stats == zendrive_emulator.expected_stats(first, last)
+
+
+def test_one_bound_fills_the_other_like_the_server(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    hook = make_hook()
+    hook.get_stats(to_date="2026-03-31")
+    hook.get_stats(from_date=TODAY - datetime.timedelta(days=3))
+
+    assert windows_sent(zendrive_emulator) == [
+        ("2026-03-01", "2026-03-31"),
+        ((TODAY - datetime.timedelta(days=3)).isoformat(), TODAY.isoformat()),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("from_date", "to_date", "named"),
+    [
+        ("2026-13-01", "2026-12-31", "2026-13-01"),
+        ("yesterday", None, "yesterday"),
+        ("2026-02-30", "2026-03-01", "2026-02-30"),
+        (20260101, None, "20260101"),
+        ("2026-05-02", "2026-05-01", "2026-05-02"),
+        ("2026-01-01", "2025/12/31", "2025/12/31"),
+    ],
+)
+def test_bad_dates_fail_before_any_request(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, from_date, to_date, named
+):
+    with pytest.raises(ValueError, match=named) as info:
+        make_hook().get_stats(from_date, to_date)
+
+    assert isinstance(info.value, ZenDriveInputError)
+    assert zendrive_emulator.requests == []
+    assert zendrive_emulator.connections == 0
+
+
+def test_three_year_window_is_three_chunks_merged_to_the_per_day_truth(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    start, end = datetime.date(2023, 1, 1), datetime.date(2025, 12, 31)  # 1096 days
+
+    stats = make_hook().get_stats(start, end)
+
+    assert windows_sent(zendrive_emulator) == [
+        ("2023-01-01", "2024-01-01"),
+        ("2024-01-02", "2025-01-01"),
+        ("2025-01-02", "2025-12-31"),
+    ]
+    assert zendrive_emulator.connections == 1  # one HTTP session, one TLS connection
+    truth = [
+        usage
+        for offset in range((end - start).days + 1)
+        if (usage := usage_for_day(DEMO_SERVICE_ID, start + datetime.timedelta(days=offset))) is not None
+    ]
+    assert stats["daily"] == truth
+    assert len(truth) < 1096  # zero-traffic days are omitted, not zero-filled
+    assert (stats["from"], stats["to"]) == ("2023-01-01", "2025-12-31")
+    for name in ADDITIVE_FIELDS:
+        assert stats["summary"][name] == sum(day[name] for day in truth)  # type: ignore[literal-required]
+    assert stats["summary"]["unique_ips"] is None
+    total = stats["summary"]["total_requests"]
+    assert stats["summary"]["success_rate"] == success_rate(stats["summary"]["successful_requests"], total)
+
+
+@pytest.mark.parametrize(("days", "requests"), [(366, 1), (367, 2), (732, 2), (733, 3)])
+def test_chunk_boundaries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, days, requests):
+    start = datetime.date(2024, 1, 1)
+    stats = make_hook().get_stats(start, start + datetime.timedelta(days=days - 1))
+
+    assert len(zendrive_emulator.requests) == requests
+    for first, last in windows_sent(zendrive_emulator):
+        assert (datetime.date.fromisoformat(last) - datetime.date.fromisoformat(first)).days + 1 <= 366
+    assert (stats["summary"]["unique_ips"] is None) == (requests > 1)
+
+
+def test_single_window_keeps_unique_ips(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    stats = make_hook().get_stats("2026-01-01", "2026-01-31")
+    assert (
+        stats["summary"]["unique_ips"]
+        == zendrive_emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 31))["summary"][
+            "unique_ips"
+        ]
+    )
+
+
+def test_chunks_of_different_services_are_an_error(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    first = zendrive_emulator.expected_stats(datetime.date(2024, 1, 1), datetime.date(2024, 12, 31))
+    second = zendrive_emulator.expected_stats(datetime.date(2025, 1, 1), datetime.date(2025, 1, 31))
+    second["service_id"] = 9999
+    zendrive_emulator.inject(
+        Fault(status=200, body=json.dumps(first).encode()),
+        Fault(status=200, body=json.dumps(second).encode()),
+    )
+
+    with pytest.raises(ZenDriveResponseError, match="different services"):
+        make_hook().get_stats("2024-01-01", "2025-01-31")
+
+
+def test_new_service_is_empty(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.add_account("fresh-key", "fresh-secret-123", 77, new=True)
+    stats = make_hook("fresh-key", "fresh-secret-123").get_stats("2026-01-01", "2026-01-31")
+    assert stats["daily"] == []
+    assert stats["summary"]["total_requests"] == 0
+    assert stats["service_id"] == 77
+
+
+# --- the request itself ----------------------------------------------------------------------------------
+
+
+def test_request_is_a_json_post_with_our_user_agent(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    make_hook().get_stats("2026-01-01", "2026-01-02")
+
+    (request,) = zendrive_emulator.requests
+    assert request.method == "POST"
+    assert request.path == "/zendrive-api/cdn-stats/"
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["user-agent"] == f"airflow-provider-zendrive/{__version__}"
+    assert headers["content-type"] == "application/json"
+    assert request.json == {
+        "access_key": DEMO_ACCESS_KEY,
+        "secret_key": DEMO_SECRET_KEY,
+        "from": "2026-01-01",
+        "to": "2026-01-02",
+    }
+
+
+def test_full_url_host_without_trailing_slash_gets_one(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
+):
+    url = zendrive_emulator.url.rstrip("/")
+    conn = {
+        "conn_type": "zendrive",
+        "login": DEMO_ACCESS_KEY,
+        "password": DEMO_SECRET_KEY,
+        "host": url,
+        "extra": {"verify": zendrive_emulator.ca_path},
+    }
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+
+    hook.get_stats("2026-01-01", "2026-01-01")
+
+    assert hook.settings.url == zendrive_emulator.url
+    assert [r.status for r in zendrive_emulator.requests] == [200]
+
+
+def test_bare_host_and_port_imply_https_and_the_documented_path(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    hook = make_hook()
+    assert hook.settings.url == f"https://127.0.0.1:{zendrive_emulator.port}/zendrive-api/cdn-stats/"
+    hook.get_stats("2026-01-01", "2026-01-01")
+    assert [r.status for r in zendrive_emulator.requests] == [200]
+
+
+@pytest.mark.parametrize("scheme", ["http", "HTTP"])
+def test_plain_http_is_refused_before_any_socket(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], scheme: str
+):
+    url = zendrive_emulator.http_url.replace("http", scheme, 1)
+    conn = {"conn_type": "zendrive", "login": DEMO_ACCESS_KEY, "password": DEMO_SECRET_KEY, "host": url}
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+
+    with pytest.raises(ZenDriveInputError, match="HTTPS"):
+        hook.get_stats()
+
+    assert zendrive_emulator.http_requests == []
+    assert zendrive_emulator.requests == []
+
+
+def test_redirects_are_never_followed(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault(status=301, headers={"Location": zendrive_emulator.url + "moved/"}))
+
+    with pytest.raises(ZenDriveRequestError, match="trailing slash") as info:
+        make_hook().get_stats()
+
+    assert info.value.status_code == 301
+    assert len(zendrive_emulator.requests) == 1
+
+
+def test_the_servers_own_redirect_for_a_missing_slash_is_reported(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
+):
+    # A path the hook does not normalise (it only appends the slash when the path is bare) still cannot
+    # lose the body silently: the emulator's 301 becomes an error.
+    conn = {
+        "conn_type": "zendrive",
+        "login": DEMO_ACCESS_KEY,
+        "password": DEMO_SECRET_KEY,
+        "host": zendrive_emulator.url.rstrip("/"),
+        "extra": {"verify": zendrive_emulator.ca_path},
+    }
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+    # Force the slash-less URL past normalisation to prove the 3xx handling end to end.
+    hook.settings = type(hook.settings)(
+        **{**hook.settings.__dict__, "url": zendrive_emulator.url.rstrip("/")}
+    )
+
+    with pytest.raises(ZenDriveRequestError, match="301") as info:
+        hook.get_stats()
+
+    assert info.value.status_code == 301
+    assert [r.status for r in zendrive_emulator.requests] == [301]
+
+
+# --- errors and retries ----------------------------------------------------------------------------------
+
+
+def test_wrong_secret_is_401_and_not_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    with pytest.raises(ZenDriveAuthError, match="credentials") as info:
+        make_hook(secret_key="wrong-secret").get_stats()
+    assert info.value.status_code == 401
+    assert len(zendrive_emulator.requests) == 1
+
+
+def test_suspended_service_is_403_and_not_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.suspend(DEMO_ACCESS_KEY)
+    with pytest.raises(ZenDriveServiceInactiveError, match="ZenDriveServiceActiveSensor") as info:
+        make_hook().get_stats()
+    assert info.value.status_code == 403
+    assert len(zendrive_emulator.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, "date range too large (max 366 days)"),
+        (400, "access_key and secret_key are required"),
+        (404, "Not found"),
+        (405, "POST is required"),
+        (409, "Conflict"),
+    ],
+)
+def test_client_errors_carry_the_server_message_and_are_not_retried(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, status: int, message: str
+):
+    body = json.dumps({"status": "error", "message": message}).encode()
+    zendrive_emulator.inject(Fault(status=status, body=body))
+
+    hook = make_hook()
+    with pytest.raises(ZenDriveRequestError) as info:
+        hook.get_stats()
+
+    assert info.value.status_code == status
+    assert info.value.server_message == message
+    assert message in str(info.value)
+    assert len(zendrive_emulator.requests) == 1
+    assert hook.waits == []
+
+
+def test_unknown_path_is_a_404_from_the_server(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
+):
+    conn = {
+        "conn_type": "zendrive",
+        "login": DEMO_ACCESS_KEY,
+        "password": DEMO_SECRET_KEY,
+        "host": f"https://127.0.0.1:{zendrive_emulator.port}/other-api/",
+        "extra": {"verify": zendrive_emulator.ca_path},
+    }
+    with pytest.raises(ZenDriveRequestError, match="404") as info:
+        ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+    assert info.value.status_code == 404
+    assert len(zendrive_emulator.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_transient_server_errors_are_retried_with_backoff(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, status: int, capfd: pytest.CaptureFixture[str]
+):
+    zendrive_emulator.inject(Fault(status=status), Fault(status=status))
+    hook = make_hook()
+
+    stats = hook.get_stats("2026-01-01", "2026-01-31")
+
+    assert stats["from"] == "2026-01-01"
+    assert [r.status for r in zendrive_emulator.requests] == [status, status, 200]
+    assert len(hook.waits) == 2
+    assert 0 <= hook.waits[0] <= 1.0
+    assert 0 <= hook.waits[1] <= 2.0
+    # Hook logs go through Airflow's structured logger, which writes to the task log (here: stdout).
+    retry_lines = [line for line in capfd.readouterr().out.splitlines() if "retry" in line]
+    assert len(retry_lines) == 2
+    assert all("warning" in line.lower() for line in retry_lines)
+    assert f"HTTP {status}; retry 1/6" in retry_lines[0]
+
+
+def test_retries_are_bounded_by_max_retries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(*[Fault(status=503)] * 10)
+    hook = make_hook(max_retries="3")
+
+    with pytest.raises(ZenDriveUnavailableError, match="4 attempts") as info:
+        hook.get_stats()
+
+    assert info.value.status_code == 503
+    assert len(zendrive_emulator.requests) == 4
+    assert len(hook.waits) == 3
+
+
+def test_max_retries_zero_means_one_attempt(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault(status=503))
+    with pytest.raises(ZenDriveUnavailableError):
+        make_hook(max_retries="0").get_stats()
+    assert len(zendrive_emulator.requests) == 1
+
+
+def test_backoff_grows_exponentially_with_full_jitter_and_a_cap(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    zendrive_emulator.inject(*[Fault(status=503)] * 9)
+    hook = make_hook(max_retries="8")
+    hook.backoff = type(hook.backoff)(rng=lambda: 0.999999)  # the top of each jitter range
+
+    with pytest.raises(ZenDriveUnavailableError):
+        hook.get_stats()
+
+    expected = [1, 2, 4, 8, 16, 32, 60, 60]
+    assert hook.waits == pytest.approx([c * 0.999999 for c in expected])
+
+
+def test_429_waits_retry_after_in_seconds(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault.rate_limited("7"))
+    hook = make_hook()
+
+    hook.get_stats()
+
+    assert hook.waits == [7.0]
+    assert [r.status for r in zendrive_emulator.requests] == [429, 200]
+
+
+def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    zendrive_emulator.inject(Fault.rate_limited(when))
+    hook = make_hook()
+
+    hook.get_stats()
+
+    (wait,) = hook.waits
+    assert 17 <= wait <= 20
+
+
+def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault.rate_limited(None), Fault.rate_limited(None))
+    hook = make_hook()
+
+    hook.get_stats()
+
+    assert len(hook.waits) == 2
+    assert 0 <= hook.waits[0] <= 1
+    assert 0 <= hook.waits[1] <= 2
+
+
+def test_429_after_all_retries_carries_retry_after(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(*[Fault.rate_limited("5")] * 3)
+    with pytest.raises(ZenDriveRateLimitError) as info:
+        make_hook(max_retries="2").get_stats()
+    assert info.value.retry_after == 5.0
+    assert info.value.status_code == 429
+    assert len(zendrive_emulator.requests) == 3
+
+
+def test_429_with_a_very_long_retry_after_raises_at_once(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    zendrive_emulator.inject(Fault.rate_limited("3600"))
+    hook = make_hook()
+    with pytest.raises(ZenDriveRateLimitError) as info:
+        hook.get_stats()
+    assert info.value.retry_after == 3600.0
+    assert hook.waits == []
+
+
+def test_real_rate_limit_is_waited_out(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
+):
+    # A dedicated emulator with a real token bucket: 2 requests/s, burst 1, Retry-After in seconds.
+    with ZenDriveEmulator(rate_limit=2, burst=1) as limited:
+        conn_id = set_connection(limited.connection_uri())
+        hook = ZenDriveStatsHook(zendrive_conn_id=conn_id)
+        started = time.monotonic()
+        for _ in range(3):
+            hook.get_stats("2026-01-01", "2026-01-01")
+        elapsed = time.monotonic() - started
+        statuses = [r.status for r in limited.requests]
+    assert statuses.count(200) == 3
+    assert 429 in statuses
+    assert elapsed >= 0.9  # the waits really happened
+
+
+def test_timeouts_are_retried_then_reported(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(*[Fault(status=200, delay=1.0)] * 2)
+    hook = make_hook(timeout="0.3", max_retries="1")
+
+    with pytest.raises(ZenDriveUnavailableError, match="timeout") as info:
+        hook.get_stats()
+
+    assert info.value.status_code is None
+    assert len(zendrive_emulator.requests) == 2
+    assert len(hook.waits) == 1
+
+
+def test_a_timeout_then_success(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault(status=200, delay=1.0))
+    stats = make_hook(timeout="0.3").get_stats("2026-01-01", "2026-01-02")
+    assert stats["to"] == "2026-01-02"
+
+
+def test_dropped_connections_are_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    zendrive_emulator.inject(Fault(drop=True))
+    hook = make_hook()
+    assert hook.get_stats("2026-01-01", "2026-01-02")["from"] == "2026-01-01"
+    assert len(hook.waits) == 1
+
+
+def test_connection_refused_is_unavailable(
+    set_connection: Callable[..., str], zendrive_emulator: ZenDriveEmulator
+):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = zendrive_emulator.connection_uri(max_retries="1").replace(
+        f":{zendrive_emulator.port}", f":{port}", 1
+    )
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(uri))
+    waits: list[float] = []
+    hook._sleep = waits.append
+    with pytest.raises(ZenDriveUnavailableError, match="connection error"):
+        hook.get_stats()
+    assert len(waits) == 1
+
+
+@pytest.mark.parametrize("kind", ["not-json", "truncated", "missing-field", "wrong-type", "status-error"])
+def test_malformed_bodies_are_response_errors(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, kind):
+    zendrive_emulator.inject(Fault.malformed(kind))
+    hook = make_hook()
+    with pytest.raises(ZenDriveResponseError):
+        hook.get_stats()
+    assert len(zendrive_emulator.requests) == 1
+    assert hook.waits == []
+
+
+def test_extra_fields_are_tolerated_and_dropped(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    payload = zendrive_emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 3))
+    extended = {**payload, "currency": "EUR", "summary": {**payload["summary"], "peak_rps": 12}}
+    extended["daily"] = [{**day, "region": "eu"} for day in payload["daily"]]
+    zendrive_emulator.inject(Fault(status=200, body=json.dumps(extended).encode()))
+
+    assert make_hook().get_stats("2026-01-01", "2026-01-03") == payload
+
+
+# --- TLS verification --------------------------------------------------------------------------------------
+
+
+def test_verify_ca_bundle_wins_over_requests_ca_bundle(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert make_hook().get_stats("2026-01-01", "2026-01-01")["from"] == "2026-01-01"
+
+
+def test_system_trust_rejects_the_emulator_and_is_not_retried(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+):
+    # The environment trusts the emulator's CA, but the connection says to use the system bundle: it wins.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", zendrive_emulator.ca_path)
+    uri = zendrive_emulator.connection_uri()
+    uri = uri.split("?", 1)[0] + "?verify=%2Fetc%2Fssl%2Fcerts%2Fca-certificates.crt"
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(uri))
+    hook._sleep = lambda _: pytest.fail("a TLS failure must not be retried")
+
+    with pytest.raises(ZenDriveUnavailableError, match="verify"):
+        hook.get_stats()
+
+
+def test_verify_false_skips_verification(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    import urllib3
+
+    hook = make_hook(verify="false")
+    with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+        hook.get_stats("2026-01-01", "2026-01-01")
+
+
+# --- connection settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"timeout": "soon"}, "timeout"),
+        ({"timeout": "0"}, "timeout"),
+        ({"max_retries": "-1"}, "max_retries"),
+        ({"max_retries": "two"}, "max_retries"),
+        ({"verify": "/no/such/bundle.pem"}, "verify"),
+    ],
+)
+def test_bad_extras_fail_before_any_request(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], extra, named
+):
+    conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": "127.0.0.1", "extra": extra}
+    with pytest.raises(ZenDriveInputError, match=named):
+        ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+    assert zendrive_emulator.requests == []
+
+
+@pytest.mark.parametrize(("login", "password", "named"), [("", "s", "access key"), ("a", "", "secret key")])
+def test_missing_keys_fail_before_any_request(set_connection: Callable[..., str], login, password, named):
+    conn = {"conn_type": "zendrive", "login": login, "password": password}
+    with pytest.raises(ZenDriveInputError, match=named):
+        ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+
+
+def test_defaults_and_documented_endpoint(set_connection: Callable[..., str]):
+    conn = {"conn_type": "zendrive", "login": "a", "password": "b"}
+    settings = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).settings
+    assert settings.url == "https://dashboard.clearstreamer.com/zendrive-api/cdn-stats/"
+    assert (settings.timeout, settings.verify, settings.max_retries) == (30.0, True, 6)
+
+
+def test_hook_attributes():
+    assert ZenDriveStatsHook.conn_name_attr == "zendrive_conn_id"
+    assert ZenDriveStatsHook.default_conn_name == "zendrive_default"
+    assert ZenDriveStatsHook.conn_type == "zendrive"
+    assert ZenDriveStatsHook.hook_name == "ZenDRIVE"
+    assert ZenDriveStatsHook().zendrive_conn_id == "zendrive_default"
+
+
+# --- is_service_active and test_connection ----------------------------------------------------------------
+
+
+def test_is_service_active(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    hook = make_hook()
+    assert hook.is_service_active() is True
+    zendrive_emulator.suspend(DEMO_ACCESS_KEY)
+    assert hook.is_service_active() is False
+    assert windows_sent(zendrive_emulator)[0] == (TODAY.isoformat(), TODAY.isoformat())
+
+
+def test_is_service_active_raises_on_anything_else(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    with pytest.raises(ZenDriveAuthError):
+        make_hook(secret_key="nope").is_service_active()
+    zendrive_emulator.inject(Fault(status=400))
+    with pytest.raises(ZenDriveRequestError):
+        make_hook().is_service_active()
+
+
+def test_test_connection_messages(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    assert make_hook().test_connection() == (
+        True,
+        f"Connection works: the keys were accepted at {zendrive_emulator.url} and the service is active.",
+    )
+    ok, message = make_hook(secret_key="nope").test_connection()
+    assert not ok
+    assert "401" in message
+    assert "secret key" in message
+    zendrive_emulator.suspend(DEMO_ACCESS_KEY)
+    ok, message = make_hook().test_connection()
+    assert ok
+    assert "not active" in message
+
+
+def test_all_errors_are_zendrive_errors():
+    for cls in (
+        ZenDriveAuthError,
+        ZenDriveInputError,
+        ZenDriveRateLimitError,
+        ZenDriveRequestError,
+        ZenDriveResponseError,
+        ZenDriveServiceInactiveError,
+        ZenDriveUnavailableError,
+    ):
+        assert issubclass(cls, ZenDriveError)
