@@ -1,0 +1,263 @@
+"""
+The ZenDRIVE usage-statistics operator: stats to XCom, to a file anywhere, or to any SQL table.
+
+Importing this module is cheap: the hook (``requests``), common-sql and ObjectStoragePath are imported when a
+task runs, and nothing touches the network or a connection while a DAG is parsed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+
+from airflow_provider_zendrive.rows import daily_rows, encode, resolve_format
+from airflow_provider_zendrive.windows import DateWindow, resolve_window, to_utc_date
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context
+    from airflow.sdk.definitions.retry_policy import RetryPolicy
+    from airflow.sdk.types import TaskInstanceKey
+
+    from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+    from airflow_provider_zendrive.models import UsageStats
+    from airflow_provider_zendrive.windows import DateLike
+
+__all__ = ["DASHBOARD_URL", "ZenDriveDashboardLink", "ZenDriveStatsOperator", "table_asset_uri"]
+
+#: Where a ZenDRIVE customer sees the same numbers in a browser.
+DASHBOARD_URL = "https://dashboard.clearstreamer.com/"
+_GB = 1_000_000_000
+
+
+def table_asset_uri(sql_conn_id: str, table: str) -> str:
+    """The URI of the Asset a table output is published as: ``x-zendrive-table://<sql_conn_id>/<table>``."""
+    return f"x-zendrive-table://{sql_conn_id}/{table}"
+
+
+def default_retry_policy() -> RetryPolicy | None:
+    """A :class:`~airflow_provider_zendrive.retry_policy.ZenDriveRetryPolicy`, or None on Airflow < 3.3."""
+    try:
+        from airflow_provider_zendrive.retry_policy import ZenDriveRetryPolicy
+    except ImportError:
+        return None
+    return ZenDriveRetryPolicy()
+
+
+class ZenDriveDashboardLink(BaseOperatorLink):
+    """A button on the task that opens the ZenDRIVE dashboard."""
+
+    name = "ZenDRIVE dashboard"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the dashboard URL (the same for every task instance)."""
+        return DASHBOARD_URL
+
+
+class ZenDriveStatsOperator(BaseOperator):
+    """
+    Pull ZenDRIVE usage statistics for a window of UTC days; return them, and optionally write them out.
+
+    The return value (XCom ``return_value``) is the hook's stats dict, shaped like the API's response. With
+    ``output_path`` the stats are also written to a file, with ``sql_conn_id`` upserted into a table; both may
+    be combined. Everything that can be checked (dates, format, SQL connection, table name) is checked before
+    the API is called.
+
+    **Window.** Explicit ``from_date`` / ``to_date`` win. Otherwise a run with a non-empty data interval
+    ``[start, end)`` pulls ``start.date() .. (end - 1 day).date()`` (at least ``start``'s day); a run with an
+    empty interval (Airflow 3's default ``CronTriggerTimetable``, e.g. ``@daily``) pulls the single UTC day
+    before its logical date; a run without a logical date lets the API default apply (the last 30 days).
+
+    **Files.** CSV and JSON Lines hold one row per day (columns ``service_id, date, total_requests,
+    successful_requests, client_errors, auth_failures, bytes_sent, bytes_received, unique_ips``); JSON holds the
+    stats dict. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
+
+    **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
+    transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive.tables`.
+
+    **Assets.** Unless ``outlets`` is given, a literal (untemplated) ``output_path`` is declared as an outlet
+    Asset with the file's URI (``file:///abs/path`` for a local path, else the URI as given), and a literal
+    ``sql_conn_id`` / ``table`` as ``x-zendrive-table://<sql_conn_id>/<table>``; downstream DAGs can be
+    scheduled on them. Each event carries ``from``, ``to`` and ``rows`` in its extra.
+
+    **Retries.** On Airflow 3.3+ the task gets :class:`~airflow_provider_zendrive.retry_policy.ZenDriveRetryPolicy`
+    unless ``retry_policy`` is given (in the task or in ``default_args``): bad keys, bad requests, bad bodies,
+    bad input and a suspended service fail at once; a 429 retries after ``Retry-After``. On older Airflow there
+    is no policy and every failure uses ``retries``.
+
+    :param zendrive_conn_id: the ZenDRIVE connection (templated).
+    :param from_date: first UTC day: a date, datetime or ``YYYY-MM-DD`` string (templated).
+    :param to_date: last UTC day, included; same forms (templated).
+    :param output_path: a local path or any URI ObjectStoragePath understands (templated).
+    :param output_format: ``csv``, ``json``, ``jsonl`` or ``ndjson``; default: from the path's suffix.
+    :param output_conn_id: the connection for object storage (``aws_default``, ...).
+    :param sql_conn_id: a connection whose hook is a common-sql ``DbApiHook`` (templated).
+    :param table: the table, ``[schema.]name`` (templated).
+    :param create_table: create the table if it does not exist.
+    :param fill_missing_days: write a zero row for each day the API omits (no traffic).
+    """
+
+    template_fields: Sequence[str] = (
+        "zendrive_conn_id",
+        "from_date",
+        "to_date",
+        "output_path",
+        "sql_conn_id",
+        "table",
+    )
+    ui_color = "#1f6feb"
+    ui_fgcolor = "#ffffff"
+    operator_extra_links: ClassVar[tuple[BaseOperatorLink, ...]] = (ZenDriveDashboardLink(),)  # type: ignore[misc]
+
+    def __init__(
+        self,
+        *,
+        zendrive_conn_id: str = "zendrive_default",
+        from_date: DateLike | None = None,
+        to_date: DateLike | None = None,
+        output_path: str | None = None,
+        output_format: str | None = None,
+        output_conn_id: str | None = None,
+        sql_conn_id: str | None = None,
+        table: str = "zendrive_daily_usage",
+        create_table: bool = True,
+        fill_missing_days: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        defaults = kwargs.get("default_args") or {}
+        if "retry_policy" not in kwargs and "retry_policy" not in defaults:
+            policy = default_retry_policy()
+            if policy is not None:
+                kwargs["retry_policy"] = policy
+        if "outlets" not in kwargs and "outlets" not in defaults:
+            outlets = _literal_outlets(output_path, sql_conn_id, table)
+            if outlets:
+                kwargs["outlets"] = outlets
+        super().__init__(**kwargs)
+        if output_format is not None:
+            resolve_format("", output_format)
+        self.zendrive_conn_id = zendrive_conn_id
+        self.from_date = from_date
+        self.to_date = to_date
+        self.output_path = output_path
+        self.output_format = output_format
+        self.output_conn_id = output_conn_id
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.create_table = create_table
+        self.fill_missing_days = fill_missing_days
+
+    @cached_property
+    def hook(self) -> ZenDriveStatsHook:
+        """The ZenDRIVE hook (created on first use, never while parsing)."""
+        from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+
+        return ZenDriveStatsHook(zendrive_conn_id=self.zendrive_conn_id)
+
+    def execute(self, context: Context) -> UsageStats:
+        """Check the input, pull the stats, write the outputs and return the stats."""
+        window, why = self.resolve_window(context)
+        fmt = resolve_format(self.output_path, self.output_format) if self.output_path else None
+        db_hook = None
+        if self.sql_conn_id:
+            from airflow_provider_zendrive.tables import get_db_hook, quote_table
+
+            db_hook = get_db_hook(self.sql_conn_id)
+            quote_table(self.table, db_hook.escape_word_format)
+        if window is None:
+            self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", why)
+            stats = self.hook.get_stats()
+        else:
+            self.log.info("ZenDRIVE window: %s (%d days), %s.", window, window.days, why)
+            stats = self.hook.get_stats(window.start, window.end)
+        summary = stats["summary"]
+        rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
+        self.log.info(
+            "ZenDRIVE service %s, %s..%s: %d days with traffic, %d requests, %.3f GB sent, %.3f GB received.",
+            stats["service_id"],
+            stats["from"],
+            stats["to"],
+            len(stats["daily"]),
+            summary["total_requests"],
+            summary["bytes_sent"] / _GB,
+            summary["bytes_received"] / _GB,
+        )
+        written: dict[str, int] = {}
+        if self.output_path and fmt is not None:
+            from airflow_provider_zendrive.sinks import write_atomically
+
+            data = encode(fmt, stats, rows)
+            uri = write_atomically(self.output_path, data, conn_id=self.output_conn_id)
+            count = len(rows) if fmt != "json" else len(stats["daily"])
+            self.log.info("Wrote %s (%s, %d rows, %d bytes).", uri, fmt, count, len(data))
+            written[uri] = count
+        if db_hook is not None and self.sql_conn_id:
+            from airflow_provider_zendrive.tables import upsert_rows
+
+            count = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
+            self.log.info(
+                "Upserted %d rows into table %s (connection %r).", count, self.table, self.sql_conn_id
+            )
+            written[table_asset_uri(self.sql_conn_id, self.table)] = count
+        self._annotate_outlets(context, stats, written)
+        return stats
+
+    def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
+        """
+        Choose the window of this run, and say why.
+
+        :param context: the task context (data interval and logical date).
+        :return: the window (None: the API default) and the reason, for the log.
+        :raises ZenDriveInputError: on unparsable dates or ``from_date`` after ``to_date``.
+        """
+        from_date = _given(self.from_date)
+        to_date = _given(self.to_date)
+        if from_date is not None or to_date is not None:
+            return resolve_window(from_date, to_date), "from the task's from_date / to_date"
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if start is not None and end is not None and end > start:
+            first = to_utc_date(start, "data_interval_start")
+            last = max(first, to_utc_date(end - datetime.timedelta(days=1), "data_interval_end"))
+            return DateWindow(
+                first, last
+            ), f"the run's data interval [{start.isoformat()}, {end.isoformat()})"
+        logical_date = context.get("logical_date")
+        if logical_date is not None:
+            day = to_utc_date(logical_date, "logical_date") - datetime.timedelta(days=1)
+            return DateWindow(day, day), (
+                f"the UTC day before the run's logical date {logical_date.isoformat()} (empty data interval)"
+            )
+        return None, "because the run has no logical date"
+
+    def _annotate_outlets(self, context: Context, stats: UsageStats, written: dict[str, int]) -> None:
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        for outlet in self.outlets:
+            uri = getattr(outlet, "uri", None)
+            if uri in written:
+                events[outlet].extra.update({"from": stats["from"], "to": stats["to"], "rows": written[uri]})
+
+
+def _given(value: DateLike | None) -> DateLike | None:
+    """A bound the user gave; a template that rendered to an empty string counts as not given."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _literal_outlets(output_path: str | None, sql_conn_id: str | None, table: str) -> list[Asset]:
+    from airflow.sdk import Asset
+
+    from airflow_provider_zendrive.sinks import output_uri
+
+    outlets = []
+    if output_path and "{{" not in output_path:
+        outlets.append(Asset(uri=output_uri(output_path)))
+    if sql_conn_id and "{{" not in sql_conn_id and "{{" not in table:
+        outlets.append(Asset(uri=table_asset_uri(sql_conn_id, table)))
+    return outlets

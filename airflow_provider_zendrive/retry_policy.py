@@ -1,0 +1,101 @@
+"""
+The task-level retry policy of the ZenDRIVE operator (Airflow 3.3+ ``airflow.sdk`` retry policies).
+
+The hook already retries 429, 5xx, timeouts and connection errors in-process. What reaches the task is final
+for that attempt, and this policy decides what Airflow does next:
+
+======================================================  ===============================================
+Exception                                               Decision
+======================================================  ===============================================
+``ZenDriveAuthError`` (401)                             fail now: retrying with the same keys cannot help
+``ZenDriveRequestError`` (400, 404, 405, 3xx)           fail now
+``ZenDriveResponseError`` (a 200 with a bad body)       fail now
+``ZenDriveInputError`` (bad dates, format, connection)  fail now
+``ZenDriveServiceInactiveError`` (403)                  fail now; wait with ZenDriveServiceActiveSensor
+``ZenDriveRateLimitError`` (429)                        retry after the server's ``Retry-After``
+anything else (5xx, timeouts, database errors, ...)     the task's own ``retries`` / ``retry_delay``
+======================================================  ===============================================
+
+A retry still counts against the task's ``retries``: with ``retries=0`` nothing is retried. Importing this
+module raises ``ImportError`` on Airflow < 3.3, where the operator ships no policy and every failure uses the
+task's ordinary retries.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveAuthError,
+    ZenDriveInputError,
+    ZenDriveRateLimitError,
+    ZenDriveRequestError,
+    ZenDriveResponseError,
+    ZenDriveServiceInactiveError,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+
+__all__ = ["ZenDriveRetryPolicy"]
+
+_FAIL_AT_ONCE: tuple[type[BaseException], ...] = (
+    ZenDriveAuthError,
+    ZenDriveRequestError,
+    ZenDriveResponseError,
+    ZenDriveInputError,
+    ZenDriveServiceInactiveError,
+)
+
+
+class ZenDriveRetryPolicy(RetryPolicy):
+    """Fail at once on errors a retry cannot fix; wait out a rate limit; leave the rest to ``retries``."""
+
+    def evaluate(
+        self,
+        exception: BaseException,
+        try_number: int,
+        max_tries: int,
+        context: Context | None = None,
+    ) -> RetryDecision:
+        """
+        Decide what happens after ``exception``.
+
+        :param exception: what the task raised.
+        :param try_number: the current try (1-based).
+        :param max_tries: the most tries the task has.
+        :param context: the task context (unused).
+        """
+        if isinstance(exception, _FAIL_AT_ONCE):
+            return RetryDecision.fail(
+                f"{type(exception).__name__} is not retryable: retrying with the same input cannot succeed."
+            )
+        if isinstance(exception, ZenDriveRateLimitError):
+            if exception.retry_after is None:
+                return RetryDecision.retry(reason="ZenDRIVE rate limit (429) without Retry-After.")
+            return RetryDecision.retry(
+                delay=datetime.timedelta(seconds=exception.retry_after),
+                reason=f"ZenDRIVE rate limit (429): retrying after {exception.retry_after:.0f} s (Retry-After).",
+            )
+        return RetryDecision.default()
+
+    def serialize(self) -> dict[str, Any]:
+        """The policy has no state: its class path is enough."""
+        return {"__type": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> ZenDriveRetryPolicy:
+        """Rebuild the policy from :meth:`serialize`'s output."""
+        return cls()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,127 @@
+"""
+Usage statistics as rows: one per day of the window, and their CSV / JSON Lines / JSON encodings.
+
+The API omits days without traffic. With ``fill_missing_days`` those days come back as zero rows, so a file or
+a table covers every day of the window and a missing day is never mistaken for a missing pull.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+from typing import TYPE_CHECKING, Literal
+
+from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError
+from airflow_provider_zendrive.models import DAILY_FIELDS
+
+if TYPE_CHECKING:
+    from airflow_provider_zendrive.models import UsageStats
+
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "OutputFormat",
+    "Row",
+    "daily_rows",
+    "encode",
+    "resolve_format",
+]
+
+#: The columns of a CSV / JSON Lines file and of the table (which adds ``fetched_at``), in order.
+COLUMNS: tuple[str, ...] = ("service_id", "date", *DAILY_FIELDS)
+
+OutputFormat = Literal["csv", "json", "jsonl"]
+#: Accepted ``output_format`` values and file suffixes, mapped to the format they mean.
+FORMATS: dict[str, OutputFormat] = {
+    "csv": "csv",
+    "json": "json",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+}
+
+#: One day: ``service_id`` and the daily counters are ints, ``date`` is ``YYYY-MM-DD``.
+Row = dict[str, "int | str"]
+
+
+def resolve_format(output_path: str, output_format: str | None) -> OutputFormat:
+    """
+    Pick the file format from ``output_format``, else from the path's suffix.
+
+    :param output_path: a local path or a URI; only its last suffix is looked at.
+    :param output_format: ``csv``, ``json``, ``jsonl`` or ``ndjson`` (case-insensitive), or None.
+    :raises ZenDriveInputError: if neither names a known format.
+    """
+    known = ", ".join(sorted(FORMATS))
+    if output_format is not None:
+        fmt = FORMATS.get(str(output_format).strip().lower().lstrip("."))
+        if fmt is None:
+            raise ZenDriveInputError(f"output_format={output_format!r} is not supported; use one of {known}.")
+        return fmt
+    name = output_path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
+        raise ZenDriveInputError(
+            f"Cannot tell the file format of output_path {output_path!r} from its suffix "
+            f"({'.' + suffix if suffix else 'none'}); end it with .csv, .json, .jsonl or .ndjson, or set "
+            f"output_format to one of {known}."
+        )
+    return fmt
+
+
+def daily_rows(stats: UsageStats, *, fill_missing_days: bool = True) -> list[Row]:
+    """
+    Flatten the ``daily`` list of a response into rows, oldest first.
+
+    :param stats: the hook's result; its ``from`` / ``to`` bound the window.
+    :param fill_missing_days: add a zero row for each day of the window that ``daily`` omits.
+    :raises ZenDriveResponseError: if ``daily`` lists a day twice or a day outside ``from .. to``.
+    """
+    start = datetime.date.fromisoformat(stats["from"])
+    end = datetime.date.fromisoformat(stats["to"])
+    service_id = stats["service_id"]
+    by_date: dict[str, Row] = {}
+    for day in stats["daily"]:
+        date = day["date"]
+        if date in by_date:
+            raise ZenDriveResponseError(
+                f"The response lists day {date} twice in 'daily'; nothing was written."
+            )
+        if not start.isoformat() <= date <= end.isoformat():
+            raise ZenDriveResponseError(
+                f"The response lists day {date} outside its window {start}..{end}; nothing was written."
+            )
+        row: Row = {"service_id": service_id, "date": date}
+        for name in DAILY_FIELDS:
+            row[name] = day[name]  # type: ignore[literal-required]
+        by_date[date] = row
+    if fill_missing_days:
+        for offset in range((end - start).days + 1):
+            date = (start + datetime.timedelta(days=offset)).isoformat()
+            if date not in by_date:
+                by_date[date] = {"service_id": service_id, "date": date, **dict.fromkeys(DAILY_FIELDS, 0)}
+    return [by_date[date] for date in sorted(by_date)]
+
+
+def encode(fmt: OutputFormat, stats: UsageStats, rows: list[Row]) -> bytes:
+    """
+    Encode the output file as UTF-8.
+
+    CSV has a header line and ``\\n`` line ends; JSON Lines has one object per row with the keys in
+    :data:`COLUMNS` order; JSON is the stats dict itself, indented.
+
+    :param fmt: the format from :func:`resolve_format`.
+    :param stats: the hook's result (for JSON).
+    :param rows: the rows from :func:`daily_rows` (for CSV and JSON Lines).
+    """
+    if fmt == "json":
+        return (json.dumps(stats, indent=2) + "\n").encode()
+    if fmt == "jsonl":
+        return "".join(json.dumps({name: row[name] for name in COLUMNS}) + "\n" for row in rows).encode()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([row[name] for name in COLUMNS] for row in rows)
+    return buffer.getvalue().encode()

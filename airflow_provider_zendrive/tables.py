@@ -1,0 +1,158 @@
+"""
+Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``, idempotently.
+
+* The table (default ``zendrive_daily_usage``) has the columns of :data:`~airflow_provider_zendrive.rows.COLUMNS`
+  plus ``fetched_at`` (UTC timestamp), primary key ``(service_id, date)``, and ``BIGINT`` counters: byte counts
+  pass ``2**31`` every day.
+* Rows are upserted on the primary key with the statement the hook's common-sql dialect generates
+  (``REPLACE INTO`` on SQLite and MySQL, ``INSERT ... ON CONFLICT (service_id, date) DO UPDATE`` on
+  PostgreSQL), so a rerun or an overlapping window updates rows in place.
+* ``CREATE TABLE IF NOT EXISTS`` and every upsert run on one connection and are committed once; any failure
+  rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.)
+* Values are always bound parameters; identifiers are checked and quoted with the hook's quote characters.
+
+common-sql is imported only when a table is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
+from airflow_provider_zendrive.rows import COLUMNS
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    from airflow_provider_zendrive.rows import Row
+
+__all__ = ["KEY_COLUMNS", "TABLE_COLUMNS", "create_table_sql", "get_db_hook", "upsert_rows"]
+
+#: Every column of the table, in order.
+TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, "fetched_at")
+#: The primary key, and the conflict target of the upsert.
+KEY_COLUMNS: tuple[str, ...] = ("service_id", "date")
+_TYPES = {"date": "DATE", "fetched_at": "TIMESTAMP"}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def get_db_hook(sql_conn_id: str) -> DbApiHook:
+    """
+    Return the hook of an Airflow connection, checking that it is a common-sql ``DbApiHook``.
+
+    :param sql_conn_id: any SQL connection (sqlite, postgres, mysql, ...).
+    :raises ZenDriveInputError: if common-sql is missing or the connection's hook is not a ``DbApiHook``.
+    """
+    try:
+        from airflow.providers.common.sql.hooks.sql import DbApiHook
+    except ImportError:
+        raise ZenDriveInputError(
+            "Writing to a table needs apache-airflow-providers-common-sql: "
+            "pip install 'airflow-provider-zendrive[sql]' (plus your database's provider)."
+        ) from None
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(sql_conn_id)
+    try:
+        hook = connection.get_hook()  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        raise ZenDriveInputError(
+            f"sql_conn_id={sql_conn_id!r} (type {connection.conn_type!r}) has no usable hook: "
+            f"{type(exc).__name__}: {exc}. Install the provider of that database."
+        ) from None
+    if not isinstance(hook, DbApiHook):
+        raise ZenDriveInputError(
+            f"sql_conn_id={sql_conn_id!r} has type {connection.conn_type!r}, whose hook "
+            f"{type(hook).__name__} is not a common-sql DbApiHook; use a SQL connection "
+            "(sqlite, postgres, mysql, ...)."
+        )
+    return hook
+
+
+def quote_table(table: str, quote_format: str = '"{}"') -> str:
+    """
+    Check a ``[catalog.][schema.]table`` name and quote each part.
+
+    :param table: the name; each part must be a plain identifier (letters, digits, ``_``, ``$``).
+    :param quote_format: the hook's ``escape_word_format``, e.g. ``"{}"`` or ``\\`{}\\```.
+    :raises ZenDriveInputError: for any other name.
+    """
+    parts = table.split(".")
+    if not table or len(parts) > 3 or not all(_IDENTIFIER.fullmatch(part) for part in parts):
+        raise ZenDriveInputError(
+            f"table={table!r} is not a valid table name: use [schema.]name made of letters, digits and _."
+        )
+    return ".".join(quote_format.format(part) for part in parts)
+
+
+def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
+    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
+    columns = [f"{quote_format.format(name)} {_TYPES.get(name, 'BIGINT')} NOT NULL" for name in TABLE_COLUMNS]
+    key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+
+
+def upsert_rows(
+    hook: DbApiHook,
+    table: str,
+    rows: list[Row],
+    *,
+    create_table: bool = True,
+    fetched_at: datetime.datetime | None = None,
+) -> int:
+    """
+    Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked.
+
+    :param hook: the SQL hook from :func:`get_db_hook`.
+    :param table: ``[schema.]name``.
+    :param rows: rows from :func:`~airflow_provider_zendrive.rows.daily_rows`.
+    :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
+    :param fetched_at: the value of ``fetched_at`` (default: now, UTC).
+    :return: the number of rows written.
+    """
+    quote_format = hook.escape_word_format
+    quoted = quote_table(table, quote_format)
+    stamp = (fetched_at or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
+    # ISO strings bind the same way on every driver (sqlite3's date adapters are deprecated since 3.12).
+    fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]
+    if not values:
+        return 0
+    sql = hook.dialect.generate_replace_sql(
+        quoted,
+        values[0],
+        [quote_format.format(name) for name in TABLE_COLUMNS],
+        replace_index=[quote_format.format(name) for name in KEY_COLUMNS],
+    )
+    conn: Any = hook.get_conn()
+    try:
+        if hook.supports_autocommit:
+            hook.set_autocommit(conn, False)
+        _begin(conn)
+        cursor = conn.cursor()
+        try:
+            if create_table:
+                cursor.execute(create_table_sql(quoted, quote_format))
+            cursor.executemany(sql, values)
+        finally:
+            cursor.close()
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+    return len(values)
+
+
+def _begin(conn: Any) -> None:
+    """Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it."""
+    import sqlite3
+
+    if isinstance(conn, sqlite3.Connection) and conn.isolation_level is not None and not conn.in_transaction:
+        conn.execute("BEGIN")
