@@ -12,6 +12,7 @@ all. The tree, with the HTTP status each class stands for::
           ├── ZenDriveRequestError          400, 404, 405, 3xx and other 4xx; .server_message
           ├── ZenDriveRateLimitError        429 still returned after the retries; .retry_after
           ├── ZenDriveUnavailableError      5xx, timeouts and connection errors after the retries
+          ├── ZenDriveTLSError              the server's certificate failed verification (never retried)
           └── ZenDriveResponseError         a 200 whose body is not the documented JSON
 
 No message, ``str()`` or ``repr()`` of these exceptions ever contains the secret key: the hook redacts any
@@ -30,6 +31,7 @@ __all__ = [
     "ZenDriveRequestError",
     "ZenDriveResponseError",
     "ZenDriveServiceInactiveError",
+    "ZenDriveTLSError",
     "ZenDriveUnavailableError",
 ]
 
@@ -92,6 +94,10 @@ class ZenDriveRateLimitError(ZenDriveError):
 
 class ZenDriveUnavailableError(ZenDriveError):
     """The API stayed unavailable (5xx, timeout or connection error) after every retry."""
+
+
+class ZenDriveTLSError(ZenDriveError):
+    """TLS verification of the endpoint failed: set the connection's ``verify`` extra to the right CA bundle."""
 
 
 class ZenDriveResponseError(ZenDriveError):

@@ -12,6 +12,7 @@ Exception                                               Decision
 ``ZenDriveResponseError`` (a 200 with a bad body)       fail now
 ``ZenDriveInputError`` (bad dates, format, connection)  fail now
 ``ZenDriveServiceInactiveError`` (403)                  fail now; wait with ZenDriveServiceActiveSensor
+``ZenDriveTLSError`` (certificate not trusted)          fail now: fix the connection's ``verify``
 ``ZenDriveRateLimitError`` (429)                        retry after the server's ``Retry-After``
 anything else (5xx, timeouts, database errors, ...)     the task's own ``retries`` / ``retry_delay``
 ======================================================  ===============================================
@@ -35,6 +36,7 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveRequestError,
     ZenDriveResponseError,
     ZenDriveServiceInactiveError,
+    ZenDriveTLSError,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ _FAIL_AT_ONCE: tuple[type[BaseException], ...] = (
     ZenDriveResponseError,
     ZenDriveInputError,
     ZenDriveServiceInactiveError,
+    ZenDriveTLSError,
 )
 
 

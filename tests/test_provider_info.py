@@ -13,7 +13,7 @@ import airflow
 import jsonschema
 
 from airflow_provider_zendrive import __version__
-from airflow_provider_zendrive.api import DEFAULT_ENDPOINT
+from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 from airflow_provider_zendrive.get_provider_info import get_provider_info
 
 

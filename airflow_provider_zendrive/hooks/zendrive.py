@@ -11,21 +11,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_zendrive.api import StatsCall, ZenDriveSettings
+from airflow_provider_zendrive.api import StatsCall
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 from airflow_provider_zendrive.models import UsageStats, merge_stats
 from airflow_provider_zendrive.retry import Backoff
+from airflow_provider_zendrive.settings import ZenDriveSettings
 from airflow_provider_zendrive.windows import DateLike, DateWindow, resolve_window
 
 if TYPE_CHECKING:
     from airflow_provider_zendrive.models import UsageStats
 
 __all__ = ["ZenDriveStatsHook"]
-
-_TLS_HINT = (
-    "Not retried: set the connection's extra 'verify' to the path of the CA bundle that signed the server's "
-    "certificate"
-)
 
 
 class ZenDriveStatsHook(BaseHook):
@@ -129,7 +125,8 @@ class ZenDriveStatsHook(BaseHook):
         call = StatsCall(settings, window, backoff=self.backoff, log=self.log)
         body = call.body
         while True:
-            failure: tuple[str, str, bool] | None = None
+            failure: tuple[str, str] | None = None
+            tls_failure: str | None = None
             try:
                 response = session.post(
                     settings.url,
@@ -140,15 +137,17 @@ class ZenDriveStatsHook(BaseHook):
                 )
                 content = response.content
             except requests.Timeout as exc:
-                failure = ("timeout", f"no answer within {settings.timeout:g} s ({type(exc).__name__})", True)
+                failure = ("timeout", f"no answer within {settings.timeout:g} s ({type(exc).__name__})")
             except requests.exceptions.SSLError as exc:
-                failure = ("TLS error", f"{exc}. {_TLS_HINT}", False)
+                tls_failure = str(exc)
             except requests.RequestException as exc:
-                failure = ("connection error", f"{type(exc).__name__}: {exc}", True)
+                failure = ("connection error", f"{type(exc).__name__}: {exc}")
             # Decide outside the except blocks: a final error must not chain the transport exception,
             # whose request object holds the body with the secret key.
+            if tls_failure is not None:
+                call.tls_failed(tls_failure)
             if failure is not None:
-                outcome: UsageStats | float = call.failed(failure[0], failure[1], retryable=failure[2])
+                outcome: UsageStats | float = call.failed(*failure)
             else:
                 outcome = call.received(response.status_code, response.headers, content)
             if not isinstance(outcome, float):

@@ -21,6 +21,7 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveRequestError,
     ZenDriveResponseError,
     ZenDriveServiceInactiveError,
+    ZenDriveTLSError,
     ZenDriveUnavailableError,
 )
 from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
@@ -556,7 +557,7 @@ def test_system_trust_rejects_the_emulator_and_is_not_retried(
     hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(uri))
     hook._sleep = lambda _: pytest.fail("a TLS failure must not be retried")
 
-    with pytest.raises(ZenDriveUnavailableError, match="verify"):
+    with pytest.raises(ZenDriveTLSError, match="verify"):
         hook.get_stats()
 
 
@@ -654,6 +655,7 @@ def test_all_errors_are_zendrive_errors():
         ZenDriveRequestError,
         ZenDriveResponseError,
         ZenDriveServiceInactiveError,
+        ZenDriveTLSError,
         ZenDriveUnavailableError,
     ):
         assert issubclass(cls, ZenDriveError)

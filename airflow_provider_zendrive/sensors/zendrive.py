@@ -1,0 +1,170 @@
+"""A sensor that waits for a ZenDRIVE service to be active (not suspended or cancelled)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveAuthError,
+    ZenDriveInputError,
+    ZenDriveRateLimitError,
+    ZenDriveRequestError,
+    ZenDriveResponseError,
+    ZenDriveTLSError,
+    ZenDriveUnavailableError,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+
+__all__ = ["ZenDriveServiceActiveSensor"]
+
+#: Errors that waiting cannot fix: the sensor fails at once, without burning task retries.
+_FINAL_ERRORS = (
+    ZenDriveAuthError,
+    ZenDriveRequestError,
+    ZenDriveInputError,
+    ZenDriveResponseError,
+    ZenDriveTLSError,
+)
+#: Errors that may go away: the poke returns False after one WARNING.
+_TRANSIENT_ERRORS = (ZenDriveRateLimitError, ZenDriveUnavailableError)
+
+
+class ZenDriveServiceActiveSensor(BaseSensorOperator):
+    """
+    Wait until the ZenDRIVE service behind a connection is active.
+
+    Each poke asks the API for today's usage (a one-day window, UTC) and reads the status:
+
+    * 200: active, the sensor succeeds;
+    * 403 (suspended or cancelled): not yet, poke again after ``poke_interval``;
+    * 429, 5xx, timeouts and connection errors: not yet, after the hook's in-process retries, with one
+      WARNING;
+    * 401 (bad keys), 400 and other refusals, an unreadable 200 body, a TLS verification failure, or an
+      invalid connection: the task fails
+      at once (``AirflowFailException``, no retries), because waiting cannot fix them.
+
+    ``mode="poke"`` and ``mode="reschedule"`` work as for any sensor, as do ``timeout`` and ``soft_fail``.
+
+    With ``deferrable=True`` the sensor pokes once and, if the service is not active yet, defers to
+    :class:`~airflow_provider_zendrive.triggers.zendrive.ZenDriveServiceActiveTrigger`, which polls every
+    ``poke_interval`` from the triggerer without holding a worker slot; ``timeout`` bounds the deferral. The
+    first synchronous poke (without in-process retries) spares an already-active service the round trip
+    through the triggerer.
+
+    :param zendrive_conn_id: the Airflow connection to use.
+    :param deferrable: defer to the triggerer between pokes; defaults to ``[operators] default_deferrable``.
+    :param poke_interval: seconds (or a ``timedelta``) between pokes; also the trigger's polling interval.
+    """
+
+    template_fields = ("zendrive_conn_id",)
+    ui_color = "#d9ecf2"
+
+    def __init__(
+        self,
+        *,
+        zendrive_conn_id: str = "zendrive_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: timedelta | float = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.zendrive_conn_id = zendrive_conn_id
+        self.deferrable = deferrable
+        if deferrable and not self.poke_interval > 0:
+            raise ValueError("A deferrable ZenDriveServiceActiveSensor needs a positive poke_interval.")
+
+    @cached_property
+    def hook(self) -> ZenDriveStatsHook:
+        """The hook, built on first use (no connection is read before the task runs)."""
+        from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+
+        return ZenDriveStatsHook(zendrive_conn_id=self.zendrive_conn_id)
+
+    def poke(self, context: Context) -> bool:
+        """
+        Tell whether the service is active now.
+
+        :raises AirflowFailException: on an error that waiting cannot fix, with the original message.
+        """
+        try:
+            active = self.hook.is_service_active()
+        except _TRANSIENT_ERRORS as exc:
+            self.log.warning("%s Poking again in %.1f s.", exc.message, self.poke_interval)
+            return False
+        except _FINAL_ERRORS as exc:
+            raise AirflowFailException(exc.message) from exc
+        if not active:
+            self.log.info(
+                "The ZenDRIVE service is not active (403: suspended or cancelled); poking again in %.1f s.",
+                self.poke_interval,
+            )
+        return active
+
+    def execute(self, context: Context) -> Any:
+        """Poke (and wait) as any sensor does; when deferrable, poke once and then defer to the trigger."""
+        if not self.deferrable:
+            return super().execute(context)
+        if not self._poke_once(context):
+            from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
+
+            self.defer(
+                trigger=ZenDriveServiceActiveTrigger(
+                    zendrive_conn_id=self.zendrive_conn_id, poke_interval=self.poke_interval
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout),
+            )
+        self.log.info("The ZenDRIVE service is active.")
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        """
+        Finish after the trigger fired; anything but an "active" event fails the task.
+
+        :param event: the trigger's payload: ``{"status": "active"}`` or ``{"status": "error", "message": ...}``.
+        :raises AirflowFailException: on an "error" event (an error that waiting cannot fix).
+        :raises AirflowException: on an event this sensor does not know (fails closed).
+        """
+        status = event.get("status") if isinstance(event, dict) else None
+        if status == "active" and len(event or {}) == 1:
+            self.log.info("The ZenDRIVE service is active.")
+            return
+        if status == "error" and isinstance(message := (event or {}).get("message"), str):
+            raise AirflowFailException(message)
+        raise AirflowException(
+            f"Unexpected event from ZenDriveServiceActiveTrigger: {_short(event)}; expected "
+            "{'status': 'active'} or {'status': 'error', 'message': ...}."
+        )
+
+    def _poke_once(self, context: Context) -> bool:
+        """
+        Poke once without the hook's in-process retries (the trigger does the waiting, not a worker), with the
+        ``soft_fail`` / ``never_fail`` handling of ``BaseSensorOperator.execute``.
+        """
+        try:
+            try:
+                settings = self.hook.settings
+            except ZenDriveInputError as exc:
+                raise AirflowFailException(exc.message) from exc
+            self.hook.settings = dataclasses.replace(settings, max_retries=0)
+            return self.poke(context)
+        except AirflowFailException as exc:
+            if self.soft_fail or self.never_fail:
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise AirflowSkipException(f"Skipping due to {flag} is set to True.") from exc
+            raise
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

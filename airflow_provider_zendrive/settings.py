@@ -1,0 +1,220 @@
+"""
+Connection settings: from an Airflow Connection to a validated endpoint URL, keys, timeout, TLS and retries.
+
+Shared by the sync hook and the async trigger, so both apply the same HTTPS rule, defaults and validation.
+Nothing here imports an HTTP library or sends anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zendrive import __version__
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_zendrive.windows import DateWindow
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_PATH",
+    "USER_AGENT",
+    "ZenDriveSettings",
+    "build_endpoint_url",
+]
+
+ENDPOINT_PATH = "/zendrive-api/cdn-stats/"
+#: The documented endpoint, used when a connection leaves the host empty.
+DEFAULT_ENDPOINT = f"https://dashboard.clearstreamer.com{ENDPOINT_PATH}"
+USER_AGENT = f"airflow-provider-zendrive/{__version__}"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 6
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+REDACTED = "***"
+
+
+def build_endpoint_url(host: str | None, port: int | None = None, path: str | None = None) -> str:
+    """
+    Build the endpoint URL from a connection's host, port and (optional) path.
+
+    ``host`` may be empty (the documented endpoint), a bare hostname (``https`` and the documented path are
+    implied), or a full ``https://host[:port]/path/`` URL. A missing trailing slash is added, because the
+    server answers the slash-less URL with a redirect that drops the request body.
+
+    :raises ZenDriveInputError: for ``http://`` or any other scheme, credentials or a query in the URL.
+    """
+    text = (host or "").strip()
+    if not text:
+        return DEFAULT_ENDPOINT
+    if "://" not in text:
+        text = "https://" + text
+    parts = urllib.parse.urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "http":
+        raise ZenDriveInputError(
+            f"Refusing plain HTTP endpoint {_without_userinfo(parts)!r}: the ZenDRIVE API requires HTTPS and "
+            "every request carries the secret key. Use an https:// URL (or a bare hostname)."
+        )
+    if scheme != "https":
+        raise ZenDriveInputError(f"Endpoint scheme {parts.scheme!r} is not supported; use an https:// URL.")
+    if parts.username is not None or parts.password is not None:
+        raise ZenDriveInputError(
+            "The endpoint URL must not contain credentials; put the access key in login and the secret key "
+            "in password."
+        )
+    if parts.query or parts.fragment:
+        raise ZenDriveInputError("The endpoint URL must not contain a query string or fragment.")
+    if not parts.hostname:
+        raise ZenDriveInputError(f"The endpoint URL {text!r} has no hostname.")
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise ZenDriveInputError(f"The endpoint URL {text!r} has an invalid port.") from None
+    netloc = parts.netloc
+    if url_port is None and port:
+        netloc = f"{netloc}:{int(port)}"
+    url_path = parts.path
+    if url_path in ("", "/"):
+        url_path = "/" + path.strip("/") + "/" if path and path.strip("/") else ENDPOINT_PATH
+    if not url_path.endswith("/"):
+        url_path += "/"
+    return urllib.parse.urlunsplit(("https", netloc, url_path, "", ""))
+
+
+def _without_userinfo(parts: urllib.parse.SplitResult) -> str:
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class ZenDriveSettings:
+    """
+    Everything needed to call the API, validated. The secret key is kept out of ``repr()``.
+
+    :param url: the endpoint URL (HTTPS, trailing slash).
+    :param access_key: the S3 access key (connection login).
+    :param secret_key: the S3 secret key (connection password).
+    :param timeout: connect and read timeout of each request, in seconds.
+    :param verify: True, False, or the path of a CA bundle.
+    :param max_retries: retries on 429, 5xx, timeouts and connection errors.
+    :param conn_id: the Airflow connection id, for messages.
+    """
+
+    url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    max_retries: int = DEFAULT_MAX_RETRIES
+    conn_id: str = "zendrive_default"
+
+    @classmethod
+    def from_connection(cls, conn: Connection, *, extra: Mapping[str, Any] | None = None) -> ZenDriveSettings:
+        """
+        Read and validate an Airflow Connection of type ``zendrive``.
+
+        :param conn: the connection.
+        :param extra: its decoded extras, when the caller already has them (the trigger reads them with the
+            async ``aextra_dejson``, which is safe in the triggerer's event loop); default ``conn.extra_dejson``.
+        :raises ZenDriveInputError: on a missing key, a non-HTTPS host or an invalid extra.
+        """
+        conn_id = conn.conn_id or "zendrive"
+        if not conn.login:
+            raise ZenDriveInputError(f"Connection {conn_id!r} has no access key: set its login field.")
+        if not conn.password:
+            raise ZenDriveInputError(f"Connection {conn_id!r} has no secret key: set its password field.")
+        if extra is None:
+            extra = conn.extra_dejson
+        return cls(
+            url=build_endpoint_url(conn.host, conn.port, conn.schema),
+            access_key=conn.login,
+            secret_key=conn.password,
+            timeout=_timeout(extra.get("timeout"), conn_id),
+            verify=_verify(extra.get("verify"), conn_id),
+            max_retries=_max_retries(extra.get("max_retries"), conn_id),
+            conn_id=conn_id,
+        )
+
+    def request_body(self, window: DateWindow | None) -> dict[str, str]:
+        """The JSON body of one request: the keys, plus ``from`` / ``to`` when a window is given."""
+        body = {"access_key": self.access_key, "secret_key": self.secret_key}
+        if window is not None:
+            body.update(window.as_params())
+        return body
+
+    def encode_body(self, window: DateWindow | None) -> bytes:
+        """:meth:`request_body` serialised as UTF-8 JSON."""
+        return json.dumps(self.request_body(window)).encode()
+
+    def redact(self, text: str) -> str:
+        """Replace every occurrence of the secret key (raw or URL-quoted) in ``text``."""
+        for form in {
+            self.secret_key,
+            urllib.parse.quote(self.secret_key, safe=""),
+            json.dumps(self.secret_key)[1:-1],
+        }:
+            if form:
+                text = text.replace(form, REDACTED)
+        return text
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers sent with every request."""
+        return {"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept": "application/json"}
+
+
+def _timeout(value: Any, conn_id: str) -> float:
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if isinstance(value, bool) or not timeout > 0 or timeout == float("inf"):
+        raise ZenDriveInputError(
+            f"Connection {conn_id!r}: extra 'timeout' must be a positive number of seconds."
+        )
+    return timeout
+
+
+def _max_retries(value: Any, conn_id: str) -> int:
+    if value is None or value == "":
+        return DEFAULT_MAX_RETRIES
+    try:
+        retries = int(str(value).strip())
+    except ValueError:
+        retries = -1
+    if isinstance(value, bool | float) or retries < 0:
+        raise ZenDriveInputError(f"Connection {conn_id!r}: extra 'max_retries' must be an integer >= 0.")
+    return retries
+
+
+def _verify(value: Any, conn_id: str) -> bool | str:
+    if value is None or value == "":
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        path = os.path.expanduser(value.strip())
+        if os.path.isfile(path) or os.path.isdir(path):
+            return path
+        raise ZenDriveInputError(
+            f"Connection {conn_id!r}: extra 'verify' is neither true/false nor an existing CA bundle "
+            f"path ({value!r})."
+        )
+    raise ZenDriveInputError(
+        f"Connection {conn_id!r}: extra 'verify' must be true, false or a CA bundle path."
+    )

@@ -1,0 +1,185 @@
+"""
+The trigger behind the deferrable :class:`~airflow_provider_zendrive.sensors.zendrive.ZenDriveServiceActiveSensor`.
+
+It polls the usage-statistics endpoint from the triggerer's event loop with ``aiohttp`` and shares everything but
+the transport with the sync hook: :class:`~airflow_provider_zendrive.settings.ZenDriveSettings` reads and validates
+the connection (HTTPS only, TLS verification, timeout, secret redaction) and
+:class:`~airflow_provider_zendrive.api.StatsCall` maps each answer to a result or an error.
+
+Every outcome that is not "active yet" waits ``poke_interval`` before the next poll (at least ``Retry-After`` on
+a 429), so a suspended service costs one request per interval, never a hot loop:
+
+* 200: yields ``{"status": "active"}``;
+* 403 (service not active): logs at INFO, sleeps ``poke_interval``;
+* 429: one WARNING, sleeps ``max(poke_interval, Retry-After)``;
+* 5xx, timeout, connection error: one WARNING, sleeps ``poke_interval``;
+* 401, 400, other 4xx, a redirect, a bad 200 body, a TLS error or an unusable connection: yields
+  ``{"status": "error", "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_zendrive.api import StatsCall
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveError,
+    ZenDriveRateLimitError,
+    ZenDriveServiceInactiveError,
+    ZenDriveUnavailableError,
+)
+from airflow_provider_zendrive.retry import Backoff
+from airflow_provider_zendrive.settings import ZenDriveSettings
+from airflow_provider_zendrive.windows import DateWindow
+
+if TYPE_CHECKING:
+    import ssl
+
+    import aiohttp
+
+__all__ = ["ZenDriveServiceActiveTrigger"]
+
+
+class ZenDriveServiceActiveTrigger(BaseTrigger):
+    """
+    Poll ZenDRIVE asynchronously until the service is active, then fire exactly one event.
+
+    The event is ``{"status": "active"}`` once the API answers 200, or ``{"status": "error", "message": ...}``
+    for an outcome that waiting cannot fix (rejected keys, a refused request, a TLS failure, an unusable
+    connection). The message never contains the secret key. The deferral's own timeout (set by the sensor)
+    bounds how long it polls.
+
+    :param zendrive_conn_id: the Airflow connection to use.
+    :param poke_interval: seconds to wait after every poll that did not find the service active.
+    """
+
+    def __init__(self, zendrive_conn_id: str = "zendrive_default", poke_interval: float = 60.0) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if not poke_interval > 0:
+            raise ValueError(f"poke_interval must be a positive number of seconds, got {poke_interval!r}")
+        self.zendrive_conn_id = zendrive_conn_id
+        self.poke_interval = float(poke_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and the JSON-serialisable keyword arguments that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"zendrive_conn_id": self.zendrive_conn_id, "poke_interval": self.poke_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until active or a final error; yield one event."""
+        import aiohttp
+
+        try:
+            settings = await self._settings()
+        except ZenDriveError as exc:
+            yield _error(exc.message)
+            return
+        try:  # loading a CA bundle reads files: keep it off the event loop
+            ssl_option = await asyncio.to_thread(_ssl_option, settings.verify)
+        except (OSError, ValueError) as exc:
+            yield _error(settings.redact(f"Cannot load the CA bundle {settings.verify!r}: {exc}"))
+            return
+        async with aiohttp.ClientSession(
+            headers=settings.headers,
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            trust_env=True,  # proxies from the environment, as requests does in the hook
+        ) as session:
+            while True:
+                try:
+                    await self._poll(session, settings, ssl_option)
+                except ZenDriveServiceInactiveError:
+                    wait = self.poke_interval
+                    self.log.info("The ZenDRIVE service is not active (403); polling again in %.1f s.", wait)
+                except ZenDriveRateLimitError as exc:
+                    wait = max(self.poke_interval, exc.retry_after or 0.0)
+                    self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
+                except ZenDriveUnavailableError as exc:
+                    wait = self.poke_interval
+                    self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
+                except ZenDriveError as exc:
+                    yield _error(settings.redact(exc.message))
+                    return
+                else:
+                    self.log.info("The ZenDRIVE service is active.")
+                    yield TriggerEvent({"status": "active"})  # type: ignore[no-untyped-call]
+                    return
+                await asyncio.sleep(wait)
+
+    async def _settings(self) -> ZenDriveSettings:
+        """Read the connection without blocking the event loop, validate it and mask the secret."""
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowException
+        from airflow.sdk.log import amask_secret
+
+        try:
+            conn = await BaseHook.aget_connection(self.zendrive_conn_id)
+        except AirflowException as exc:  # AirflowNotFoundException and friends: no secret in the message
+            raise ZenDriveError(
+                f"Cannot read connection {self.zendrive_conn_id!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        # aextra_dejson masks secrets with the async API: the sync one may deadlock in the triggerer's loop.
+        settings = ZenDriveSettings.from_connection(conn, extra=await conn.aextra_dejson())
+        await amask_secret(settings.secret_key)
+        return settings
+
+    async def _poll(
+        self, session: aiohttp.ClientSession, settings: ZenDriveSettings, ssl_option: ssl.SSLContext | bool
+    ) -> None:
+        """
+        Send one request for today's one-day window (UTC), like the hook's ``is_service_active``.
+
+        :raises ZenDriveError: the core's mapped error for anything but a 200.
+        """
+        import aiohttp
+
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        call = StatsCall(settings, DateWindow(today, today), backoff=Backoff(), log=self.log, max_retries=0)
+        failure: tuple[str, str] | None = None
+        tls_failure: str | None = None
+        try:
+            async with session.post(
+                settings.url, data=call.body, ssl=ssl_option, allow_redirects=False
+            ) as response:
+                status, headers, body = response.status, response.headers, await response.read()
+        except asyncio.TimeoutError:
+            failure = ("timeout", f"no answer within {settings.timeout:g} s")
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            tls_failure = f"{type(exc).__name__}: {exc}"
+        except aiohttp.ClientError as exc:
+            failure = ("connection error", f"{type(exc).__name__}: {exc}")
+        # Decide outside the except blocks, so that no final error chains a transport exception.
+        if tls_failure is not None:
+            call.tls_failed(tls_failure)
+        if failure is not None:
+            call.failed(*failure)  # max_retries=0: raises ZenDriveUnavailableError
+        call.received(status, headers, body)  # raises on anything but a valid 200
+
+
+def _error(message: str) -> TriggerEvent:
+    return TriggerEvent({"status": "error", "message": message})  # type: ignore[no-untyped-call]
+
+
+def _ssl_option(verify: bool | str) -> ssl.SSLContext | bool:
+    """
+    Translate the connection's ``verify`` for aiohttp.
+
+    True is the default context (system trust store; ``REQUESTS_CA_BUNDLE`` is a ``requests`` setting and
+    does not apply), False disables verification, and a path is a CA bundle file or directory.
+    """
+    import ssl
+
+    if verify is False:
+        return False
+    if verify is True:
+        return ssl.create_default_context()
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
