@@ -2,7 +2,7 @@
 pytest fixtures for the ZenDRIVE emulator (registered through the ``pytest11`` entry point).
 
 ``zendrive_emulator_session`` is one running emulator for the whole session. ``zendrive_emulator`` hands the
-same server to a test after :meth:`~ZenDriveEmulator.reset` (faults, recorded requests, rate-limit buckets,
+same server to a test after :meth:`~airflow_provider_zendrive.testing.emulator.ZenDriveEmulator.reset` (faults, recorded requests, rate-limit buckets,
 accounts, counters and settings back to their defaults), so it costs nothing per test. A test that changes
 ``rate_limit``, ``today``, ``burst`` or ``retry_after`` on it gets them restored afterwards.
 """
