@@ -18,7 +18,6 @@ import pytest
 _HOME = tempfile.mkdtemp(prefix="zendrive-tests-airflow-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 if TYPE_CHECKING:
     from airflow_runner import AirflowRunner
