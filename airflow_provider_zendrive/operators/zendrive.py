@@ -250,14 +250,19 @@ def _given(value: DateLike | None) -> DateLike | None:
     return value
 
 
-def _literal_outlets(output_path: str | None, sql_conn_id: str | None, table: str) -> list[Asset]:
+def _literal(value: object) -> bool:
+    """A value known while parsing: a non-empty string that is not a template (nor an XComArg)."""
+    return isinstance(value, str) and bool(value) and "{{" not in value
+
+
+def _literal_outlets(output_path: object, sql_conn_id: object, table: object) -> list[Asset]:
     from airflow.sdk import Asset
 
     from airflow_provider_zendrive.sinks import output_uri
 
     outlets = []
-    if output_path and "{{" not in output_path:
-        outlets.append(Asset(uri=output_uri(output_path)))
-    if sql_conn_id and "{{" not in sql_conn_id and "{{" not in table:
-        outlets.append(Asset(uri=table_asset_uri(sql_conn_id, table)))
+    if _literal(output_path):
+        outlets.append(Asset(uri=output_uri(str(output_path))))
+    if _literal(sql_conn_id) and _literal(table):
+        outlets.append(Asset(uri=table_asset_uri(str(sql_conn_id), str(table))))
     return outlets

@@ -415,6 +415,24 @@ def test_outlets_and_extra_link() -> None:
         "x-zendrive-table://warehouse/public.usage",
     ]
     assert make(output_path="/data/{{ ds }}.csv").outlets == []
+
+
+def test_outputs_from_xcom_declare_no_outlets() -> None:
+    from airflow.sdk import DAG, task
+
+    with DAG("xcom_outputs", schedule=None):
+
+        @task
+        def where() -> str:
+            return "/data/usage.csv"
+
+        op = ZenDriveStatsOperator(task_id="pull", output_path=where(), sql_conn_id=where(), table=where())
+
+    assert op.outlets == []
+
+
+def test_extra_link_and_template_fields() -> None:
+    op = make(output_path="/data/usage.csv")
     assert [link.name for link in op.operator_extra_links] == ["ZenDRIVE dashboard"]
     assert op.template_fields == (
         "zendrive_conn_id",

@@ -1,0 +1,82 @@
+"""
+Daily billing: pull the ZenDRIVE usage of the day that just completed into a warehouse table.
+
+Every day at 00:00 UTC this DAG asks the ZenDRIVE usage-statistics API for the previous UTC day and upserts one
+row (requests, errors, bytes sent and received, unique IPs) into the table ``zendrive_daily_usage`` on the SQL
+connection ``zendrive_warehouse``, keyed by ``(service_id, date)``.
+
+**What it needs**
+
+* a ZenDRIVE connection, ``zendrive_default`` (access key as login, secret key as password);
+* a SQL connection ``zendrive_warehouse``: any database with a common-sql hook (SQLite in the demo,
+  PostgreSQL, MySQL, ... in production; the table is created on first use);
+* a pool ``zendrive_api`` (``airflow pools set zendrive_api 2 "ZenDRIVE API calls"``): every task that calls
+  the API with these keys runs in it, so a backfill cannot flood the API. A task whose pool does not exist is
+  never scheduled.
+
+The connection ids and the pool can be changed with the ``ZENDRIVE_CONN_ID``, ``ZENDRIVE_WAREHOUSE_CONN_ID``
+and ``ZENDRIVE_POOL`` environment variables, read when the DAG file is parsed.
+
+**Backfills.** Each run pulls exactly one day, derived from its logical date (``@daily`` runs at midnight UTC
+and pulls the day before), and the upsert replaces that day's row. Reruns and overlapping backfills are
+harmless, so a year of history is one command (the scheduler then runs the backfill, ``max_active_runs`` at a
+time)::
+
+    airflow backfill create --dag-id zendrive_daily_billing --from-date 2025-11-01 --to-date 2026-11-01
+
+**Failures.** The operator retries rate limits (429, after ``Retry-After``) and server errors in-process.
+What still fails a try is retried with exponential backoff (waits of at least 1, 2, 4 and 8 minutes, plus
+jitter, at most 30); bad keys, a suspended service and bad input fail at once, because retrying cannot fix
+them.
+
+**Downstream.** The task updates the Asset ``ZENDRIVE_DAILY_USAGE``
+(``x-zendrive-table://zendrive_warehouse/zendrive_daily_usage``); schedule a DAG on it with
+``schedule=[ZENDRIVE_DAILY_USAGE]``. Each event's extra holds the ``from`` / ``to`` days and the number of
+``rows`` written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from airflow.sdk import DAG, Asset
+
+from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset_uri
+
+ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
+WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
+ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
+TABLE = "zendrive_daily_usage"
+
+# [START zendrive_daily_usage_asset]
+#: The warehouse table, as an Asset: downstream DAGs can use ``schedule=[ZENDRIVE_DAILY_USAGE]``.
+ZENDRIVE_DAILY_USAGE = Asset(name="zendrive_daily_usage", uri=table_asset_uri(WAREHOUSE_CONN_ID, TABLE))
+# [END zendrive_daily_usage_asset]
+
+# [START zendrive_daily_billing]
+with DAG(
+    dag_id="zendrive_daily_billing",
+    description="Pull yesterday's ZenDRIVE usage into the warehouse table zendrive_daily_usage.",
+    schedule="@daily",  # 00:00 UTC; each run pulls the UTC day before its logical date
+    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+    catchup=False,  # history comes from `airflow backfill create` (see the docstring)
+    max_active_runs=4,  # a backfill runs a few days at a time; the pool bounds the API calls
+    default_args={
+        "retries": 4,
+        "retry_delay": datetime.timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,  # waits of 1, 2, 4, 8 minutes (plus jitter)
+        "max_retry_delay": datetime.timedelta(minutes=30),
+    },
+    tags=["zendrive", "billing"],
+    doc_md=__doc__,
+) as dag:
+    ZenDriveStatsOperator(
+        task_id="pull_daily_usage",
+        zendrive_conn_id=ZENDRIVE_CONN_ID,
+        sql_conn_id=WAREHOUSE_CONN_ID,
+        table=TABLE,
+        pool=ZENDRIVE_POOL,
+        outlets=[ZENDRIVE_DAILY_USAGE],
+    )
+# [END zendrive_daily_billing]
