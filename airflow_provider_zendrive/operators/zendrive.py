@@ -77,6 +77,8 @@ class ZenDriveStatsOperator(BaseOperator):
 
     **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
     transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive.tables`.
+    With both outputs the file is written first, then the table: if the table write fails, the new (complete)
+    file stays, the table is unchanged, the task fails and no asset event is emitted; a retry rewrites both.
 
     **Assets.** Unless ``outlets`` is given, a literal (untemplated) ``output_path`` is declared as an outlet
     Asset with the file's URI (``file:///abs/path`` for a local path, else the URI as given), and a literal
