@@ -3,7 +3,9 @@ When to retry a request, and how long to wait first.
 
 One place answers "what happens on a 429": the sync hook and the async trigger both ask :class:`Backoff`.
 
-* 429 waits the server's ``Retry-After`` (delta-seconds or an HTTP-date) when given, else backs off.
+* 429 waits the server's ``Retry-After`` (delta-seconds or an HTTP-date) when given, plus up to one ``base``
+  of jitter (Retry-After is a minimum; without jitter, every worker throttled in the same second comes back in
+  the same instant and most are throttled again), else backs off.
 * 500, 502, 503, 504, timeouts and connection errors back off exponentially with full jitter:
   ``uniform(0, min(cap, base * 2 ** attempt))`` with a 1 s base and a 60 s cap.
 * Everything else (400, 401, 403, 404, 405, redirects, bad bodies) is never retried.
@@ -80,8 +82,9 @@ class Backoff:
         """
         Seconds to wait after failed attempt ``attempt`` (0-based).
 
-        :param retry_after: the server's ``Retry-After`` in seconds, which wins when given.
+        :param retry_after: the server's ``Retry-After`` in seconds: when given, the wait is that plus a uniform
+            jitter of up to ``base`` seconds.
         """
         if retry_after is not None:
-            return retry_after
+            return retry_after + float(self.rng()) * self.base
         return float(self.rng()) * self.ceiling(attempt)

@@ -407,13 +407,16 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap(
 
 
 def test_429_waits_retry_after_in_seconds(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
-    zendrive_emulator.inject(Fault.rate_limited("7"))
+    zendrive_emulator.inject(Fault.rate_limited("7"), Fault.rate_limited("7"))
     hook = make_hook()
+    jitter = iter([0.0, 0.999])
+    hook.backoff = type(hook.backoff)(rng=lambda: next(jitter))
 
     hook.get_stats()
 
-    assert hook.waits == [7.0]
-    assert [r.status for r in zendrive_emulator.requests] == [429, 200]
+    # Retry-After is a minimum; up to one backoff base (1 s) of jitter spreads throttled workers apart.
+    assert hook.waits == pytest.approx([7.0, 7.999])
+    assert [r.status for r in zendrive_emulator.requests] == [429, 429, 200]
 
 
 def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
@@ -424,7 +427,7 @@ def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulat
     hook.get_stats()
 
     (wait,) = hook.waits
-    assert 17 <= wait <= 20
+    assert 17 <= wait <= 21
 
 
 def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
