@@ -1,0 +1,123 @@
+"""
+A throwaway PostgreSQL server for the table benchmark (a private copy of the ``postgresql_server`` fixture in
+``tests/conftest.py``, which is a pytest fixture and cannot be imported as a plain helper).
+
+``initdb`` refuses to run as root, so as root the data folder belongs to the ``postgres`` user and the server
+runs through ``runuser -u postgres --``. It listens on 127.0.0.1 (a free port) with ``trust`` auth, fsync off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+__all__ = ["PostgresUnavailable", "postgres_server"]
+
+
+class PostgresUnavailable(RuntimeError):
+    """The server could not be started; the message says why."""
+
+
+def _bindir() -> str | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    if shutil.which("pg_config"):
+        found = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=False, timeout=30
+        )
+        candidates.append(found.stdout.strip())
+    for folder in candidates:
+        if folder and os.path.exists(os.path.join(folder, "initdb")):
+            return folder
+    return None
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[dict[str, object]]:
+    """
+    Start a server for the duration of the block: yields ``{"host", "port", "user", "version"}``.
+
+    :raises PostgresUnavailable: if there is no PostgreSQL installation or it does not start.
+    """
+    bindir = _bindir()
+    if bindir is None:
+        raise PostgresUnavailable("no initdb found (install postgresql)")
+    root = tempfile.mkdtemp(prefix="zendrive-bench-pg-")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
+            raise PostgresUnavailable("running as root and there is no 'postgres' user") from None
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = os.path.join(root, "data")
+    started = False
+    try:
+        init = subprocess.run(
+            [
+                *prefix,
+                f"{bindir}/initdb",
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if init.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        start = subprocess.run(
+            [
+                *prefix,
+                f"{bindir}/pg_ctl",
+                "-D",
+                data,
+                "-o",
+                options,
+                "-l",
+                f"{root}/server.log",
+                "-w",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if start.returncode != 0:
+            raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()}")
+        started = True
+        version = subprocess.run(
+            [f"{bindir}/postgres", "--version"], capture_output=True, text=True, check=False, timeout=30
+        ).stdout.strip()
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "version": version}
+    finally:
+        if started:
+            subprocess.run(
+                [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+                check=False,
+                timeout=120,
+            )
+        shutil.rmtree(root, ignore_errors=True)
