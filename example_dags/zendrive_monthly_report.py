@@ -39,6 +39,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_zendrive.models import ADDITIVE_FIELDS
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
@@ -52,15 +53,6 @@ REPORT_BASE = os.environ.get("ZENDRIVE_REPORT_BASE") or os.path.join(
 REPORT_CONN_ID = os.environ.get("ZENDRIVE_REPORT_CONN_ID") or None
 POKE_INTERVAL = float(os.environ.get("ZENDRIVE_POKE_INTERVAL", "300"))
 
-#: The counters that add up over days (``unique_ips`` does not).
-ADDITIVE_FIELDS = (
-    "total_requests",
-    "successful_requests",
-    "client_errors",
-    "auth_failures",
-    "bytes_sent",
-    "bytes_received",
-)
 
 with DAG(
     dag_id="zendrive_monthly_report",
