@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveError,
     ZenDriveRateLimitError,
     ZenDriveRequestError,
+    ZenDriveResponseError,
     ZenDriveServiceInactiveError,
     ZenDriveTLSError,
     ZenDriveUnavailableError,
 )
-from airflow_provider_zendrive.models import UsageStats, parse_stats
+from airflow_provider_zendrive.models import UsageStats, check_window, parse_stats
 from airflow_provider_zendrive.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 
@@ -29,8 +30,17 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive.settings import ZenDriveSettings
     from airflow_provider_zendrive.windows import DateWindow
 
-__all__ = ["StatsCall", "WarningLogger", "describe_request", "error_for_response", "server_message"]
+__all__ = [
+    "StatsCall",
+    "TransportFailure",
+    "WarningLogger",
+    "describe_request",
+    "error_for_response",
+    "server_message",
+]
 
+#: What kind of failure left a request without an HTTP answer (see :meth:`StatsCall.failed`).
+TransportFailure: TypeAlias = Literal["timeout", "connection error", "tls"]
 #: The longest piece of a server's error text copied into an exception message.
 _MAX_SERVER_TEXT = 200
 
@@ -52,10 +62,11 @@ def server_message(body: bytes, settings: ZenDriveSettings) -> str:
             if isinstance(payload.get(key), str):
                 text = payload[key]
                 break
-    text = " ".join(text.split())
+    # Redact before cutting: a secret cut in half would no longer match.
+    text = " ".join(settings.redact(text).split())
     if len(text) > _MAX_SERVER_TEXT:
         text = text[: _MAX_SERVER_TEXT - 3] + "..."
-    return settings.redact(text)
+    return text
 
 
 def error_for_response(
@@ -168,7 +179,13 @@ class StatsCall:
         :raises ZenDriveError: the mapped error when it is final.
         """
         if status == 200:
-            return parse_stats(body)
+            try:
+                return check_window(parse_stats(body), self.window)
+            except ZenDriveResponseError as bad:
+                # The message may quote the body: scrub it as any other server text, and say what was sent.
+                raise ZenDriveResponseError(
+                    f"{self.settings.redact(bad.message)} Request: {self.where}.", status_code=status
+                ) from None
         error = error_for_response(status, headers, body, self.settings, self.window)
         retry_after = None
         if status in RETRYABLE_STATUSES:
@@ -177,31 +194,27 @@ class StatsCall:
             error, f"HTTP {status}", retry_after, retryable=status in RETRYABLE_STATUSES
         )
 
-    def failed(self, kind: str, detail: str) -> float:
+    def failed(self, kind: TransportFailure, detail: str) -> float:
         """
-        Handle a timeout or connection error: return the seconds to wait before a retry, or raise.
+        Handle a request that got no HTTP answer: return the seconds to wait before a retry, or raise.
 
-        :param kind: a short description such as ``"timeout"`` or ``"connection error"``.
+        :param kind: ``"timeout"`` and ``"connection error"`` are retried; ``"tls"`` (certificate verification
+            failed) is final.
         :param detail: the transport's own message (redacted here before use).
+        :raises ZenDriveTLSError: for ``"tls"``.
         :raises ZenDriveUnavailableError: when no retry is left.
         """
+        detail = self.settings.redact(detail)
+        if kind == "tls":
+            raise ZenDriveTLSError(
+                f"The TLS certificate of the endpoint failed verification ({detail}) for {self.where}. Not "
+                "retried: set the connection's extra 'verify' to the path of the CA bundle that signed the "
+                "server's certificate."
+            )
         error = ZenDriveUnavailableError(
-            f"ZenDRIVE could not be reached ({kind}: {self.settings.redact(detail)}) for {self.where}."
+            f"ZenDRIVE could not be reached ({kind}: {detail}) for {self.where}."
         )
         return self._retry_or_raise(error, kind, None, retryable=True)
-
-    def tls_failed(self, detail: str) -> NoReturn:
-        """
-        Handle a failed TLS verification, which another try cannot fix.
-
-        :param detail: the transport's own message (redacted here before use).
-        :raises ZenDriveTLSError: always.
-        """
-        raise ZenDriveTLSError(
-            f"The TLS certificate of the endpoint failed verification ({self.settings.redact(detail)}) for "
-            f"{self.where}. Not retried: set the connection's extra 'verify' to the path of the CA bundle that "
-            "signed the server's certificate."
-        )
 
     @property
     def where(self) -> str:

@@ -1,20 +1,24 @@
 """
 The usage-statistics response: typed shapes, validation and the merge of chunked windows.
 
-A response is validated field by field against the documented schema before anyone sees it. Fields the
-documentation does not name are tolerated and dropped, so what the hook returns always has exactly the
-documented shape and is JSON-serialisable (it goes to XCom as is).
+A response is validated field by field against the documented schema, and against the window asked for,
+before anyone sees it. Fields the documentation does not name are tolerated and dropped, so what the hook
+returns always has exactly the documented shape and is JSON-serialisable (it goes to XCom as is).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveResponseError
+
+if TYPE_CHECKING:
+    from airflow_provider_zendrive.windows import DateWindow
 
 __all__ = [
     "ADDITIVE_FIELDS",
@@ -22,6 +26,7 @@ __all__ = [
     "DailyUsage",
     "UsageStats",
     "UsageSummary",
+    "check_window",
     "merge_stats",
     "parse_stats",
     "success_rate",
@@ -38,6 +43,8 @@ ADDITIVE_FIELDS: tuple[str, ...] = (
 )
 #: The fields of one ``daily`` entry after ``date``, in the documented order.
 DAILY_FIELDS: tuple[str, ...] = (*ADDITIVE_FIELDS, "unique_ips")
+#: A ``YYYY-MM-DD`` date, and nothing else ISO 8601 allows (``2026-W01-1``, ``20260101``).
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class DailyUsage(TypedDict):
@@ -141,6 +148,39 @@ def _validate(payload: object) -> UsageStats:
     }
 
 
+def check_window(stats: UsageStats, window: DateWindow | None) -> UsageStats:
+    """
+    Check that a response covers the window asked for and that ``daily`` is in it, oldest first, once per day.
+
+    A server that answered for another window (clamped, or its default because the dates were lost) would
+    otherwise be reported as the window asked for, and the days it did not cover would look like days without
+    traffic.
+
+    :param stats: a response from :func:`parse_stats`.
+    :param window: the window sent, or None when the API default was asked for.
+    :raises ZenDriveResponseError: if ``from`` / ``to`` differ from the window sent, or a ``daily`` date is
+        outside ``from .. to``, repeated or out of order.
+    """
+    first, last = stats["from"], stats["to"]
+    if window is not None and (first, last) != (window.start.isoformat(), window.end.isoformat()):
+        raise ZenDriveResponseError(
+            f"The server answered for {first}..{last} but {window} was asked for; nothing was used."
+        )
+    if first > last:
+        raise ZenDriveResponseError(f"The server answered for an inverted window {first}..{last}.")
+    previous = ""
+    for day in stats["daily"]:
+        date = day["date"]
+        if not first <= date <= last:
+            raise ZenDriveResponseError(f"The response lists day {date} outside its window {first}..{last}.")
+        if date <= previous:
+            raise ZenDriveResponseError(
+                f"The response lists day {date} after {previous}: 'daily' must be oldest first, one entry a day."
+            )
+        previous = date
+    return stats
+
+
 def merge_stats(chunks: Sequence[UsageStats], from_date: datetime.date, to_date: datetime.date) -> UsageStats:
     """
     Merge the responses for consecutive windows into one response for ``from_date .. to_date``.
@@ -154,8 +194,7 @@ def merge_stats(chunks: Sequence[UsageStats], from_date: datetime.date, to_date:
     if not chunks:
         raise ZenDriveError("merge_stats needs at least one chunk")
     if len(chunks) == 1:
-        merged = chunks[0]
-        return {**merged, "from": from_date.isoformat(), "to": to_date.isoformat()}
+        return {**chunks[0], "from": from_date.isoformat(), "to": to_date.isoformat()}
     service_ids = {chunk["service_id"] for chunk in chunks}
     if len(service_ids) != 1:
         raise ZenDriveResponseError(
@@ -216,7 +255,7 @@ def _date_str(container: Mapping[str, Any], name: str, where: str) -> str:
         raise ZenDriveResponseError(f"Field '{where}.{name}' is missing from the response.")
     value = container[name]
     try:
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
             raise ValueError(value)
         datetime.date.fromisoformat(value)
     except ValueError:
@@ -231,5 +270,6 @@ def _type_name(value: object) -> str:
 
 
 def _short(value: object) -> str:
+    """A value for a message; a long one is described, never cut (a cut secret would escape redaction)."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 40 else f"<{_type_name(value)} of {len(text)} characters>"

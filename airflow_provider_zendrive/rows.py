@@ -13,8 +13,9 @@ import io
 import json
 from typing import TYPE_CHECKING, Literal
 
-from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
 from airflow_provider_zendrive.models import DAILY_FIELDS
+from airflow_provider_zendrive.windows import DateWindow
 
 if TYPE_CHECKING:
     from airflow_provider_zendrive.models import UsageStats
@@ -75,33 +76,23 @@ def daily_rows(stats: UsageStats, *, fill_missing_days: bool = True) -> list[Row
     """
     Flatten the ``daily`` list of a response into rows, oldest first.
 
-    :param stats: the hook's result; its ``from`` / ``to`` bound the window.
-    :param fill_missing_days: add a zero row for each day of the window that ``daily`` omits.
-    :raises ZenDriveResponseError: if ``daily`` lists a day twice or a day outside ``from .. to``.
+    :param stats: the hook's result, whose ``daily`` the hook has checked to lie in ``from .. to``, oldest
+        first and once per day (:func:`~airflow_provider_zendrive.models.check_window`).
+    :param fill_missing_days: add a zero row for each day of ``from .. to`` that ``daily`` omits.
     """
-    start = datetime.date.fromisoformat(stats["from"])
-    end = datetime.date.fromisoformat(stats["to"])
     service_id = stats["service_id"]
-    by_date: dict[str, Row] = {}
-    for day in stats["daily"]:
-        date = day["date"]
-        if date in by_date:
-            raise ZenDriveResponseError(
-                f"The response lists day {date} twice in 'daily'; nothing was written."
-            )
-        if not start.isoformat() <= date <= end.isoformat():
-            raise ZenDriveResponseError(
-                f"The response lists day {date} outside its window {start}..{end}; nothing was written."
-            )
-        row: Row = {"service_id": service_id, "date": date}
-        for name in DAILY_FIELDS:
-            row[name] = day[name]  # type: ignore[literal-required]
-        by_date[date] = row
+    by_date: dict[str, Row] = {
+        day["date"]: {"service_id": service_id, **day}  # type: ignore[dict-item]
+        for day in stats["daily"]
+    }
     if fill_missing_days:
-        for offset in range((end - start).days + 1):
-            date = (start + datetime.timedelta(days=offset)).isoformat()
-            if date not in by_date:
-                by_date[date] = {"service_id": service_id, "date": date, **dict.fromkeys(DAILY_FIELDS, 0)}
+        window = DateWindow(
+            datetime.date.fromisoformat(stats["from"]), datetime.date.fromisoformat(stats["to"])
+        )
+        for date in (day.isoformat() for day in window.dates()):
+            by_date.setdefault(
+                date, {"service_id": service_id, "date": date, **dict.fromkeys(DAILY_FIELDS, 0)}
+            )
     return [by_date[date] for date in sorted(by_date)]
 
 

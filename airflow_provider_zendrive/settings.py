@@ -7,8 +7,10 @@ Nothing here imports an HTTP library or sends anything.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ __all__ = [
     "USER_AGENT",
     "ZenDriveSettings",
     "build_endpoint_url",
+    "default_ca_bundle",
 ]
 
 ENDPOINT_PATH = "/zendrive-api/cdn-stats/"
@@ -39,6 +42,9 @@ DEFAULT_MAX_RETRIES = 6
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 REDACTED = "***"
+_SCHEME_WITH_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
+#: One DNS label (underscores tolerated: some internal names use them).
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 def build_endpoint_url(host: str | None, port: int | None = None, path: str | None = None) -> str:
@@ -49,12 +55,18 @@ def build_endpoint_url(host: str | None, port: int | None = None, path: str | No
     implied), or a full ``https://host[:port]/path/`` URL. A missing trailing slash is added, because the
     server answers the slash-less URL with a redirect that drops the request body.
 
-    :raises ZenDriveInputError: for ``http://`` or any other scheme, credentials or a query in the URL.
+    :raises ZenDriveInputError: for ``http://`` or any other scheme (also mistyped, as in ``http:/host``),
+        credentials or a query in the URL, or a port outside 1..65535.
     """
     text = (host or "").strip()
     if not text:
         return DEFAULT_ENDPOINT
     if "://" not in text:
+        if _SCHEME_WITH_SLASH.match(text):  # "http:/host", "https:/host": a mistyped URL, not a hostname
+            raise ZenDriveInputError(
+                f"The endpoint URL {_redact_userinfo(text)!r} is malformed; use https://host[:port]/path/ or a "
+                "bare hostname (the ZenDRIVE API requires HTTPS)."
+            )
         text = "https://" + text
     parts = urllib.parse.urlsplit(text)
     scheme = parts.scheme.lower()
@@ -72,21 +84,56 @@ def build_endpoint_url(host: str | None, port: int | None = None, path: str | No
         )
     if parts.query or parts.fragment:
         raise ZenDriveInputError("The endpoint URL must not contain a query string or fragment.")
-    if not parts.hostname:
-        raise ZenDriveInputError(f"The endpoint URL {text!r} has no hostname.")
+    if not parts.hostname or not _valid_hostname(parts.hostname):
+        raise ZenDriveInputError(f"The endpoint URL {text!r} has no valid hostname.")
     try:
         url_port = parts.port
     except ValueError:
         raise ZenDriveInputError(f"The endpoint URL {text!r} has an invalid port.") from None
     netloc = parts.netloc
     if url_port is None and port:
-        netloc = f"{netloc}:{int(port)}"
+        url_port = int(port)
+        netloc = f"{netloc}:{url_port}"
+    if url_port is not None and not 0 < url_port < 65536:
+        raise ZenDriveInputError(f"The endpoint port {url_port} is not between 1 and 65535.")
     url_path = parts.path
     if url_path in ("", "/"):
         url_path = "/" + path.strip("/") + "/" if path and path.strip("/") else ENDPOINT_PATH
     if not url_path.endswith("/"):
         url_path += "/"
     return urllib.parse.urlunsplit(("https", netloc, url_path, "", ""))
+
+
+def _valid_hostname(hostname: str) -> bool:
+    """An IP address, or DNS labels of letters, digits, ``-`` and ``_`` (internationalised names allowed)."""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        ascii_name = hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_name.removesuffix(".").split(".")  # "example.com." is fully qualified, still valid
+    return len(ascii_name) <= 254 and all(_LABEL.fullmatch(label) for label in labels)
+
+
+def _redact_userinfo(text: str) -> str:
+    _, at, tail = text.rpartition("@")
+    return f"{REDACTED}@{tail}" if at else text
+
+
+def default_ca_bundle() -> str:
+    """
+    The CA bundle that ``verify=True`` means: the one ``requests`` uses, so the hook and the trigger agree.
+
+    ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``, else certifi's bundle.
+    """
+    import certifi
+
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
 
 
 def _without_userinfo(parts: urllib.parse.SplitResult) -> str:
@@ -155,12 +202,17 @@ class ZenDriveSettings:
         return json.dumps(self.request_body(window)).encode()
 
     def redact(self, text: str) -> str:
-        """Replace every occurrence of the secret key (raw or URL-quoted) in ``text``."""
-        for form in {
-            self.secret_key,
-            urllib.parse.quote(self.secret_key, safe=""),
-            json.dumps(self.secret_key)[1:-1],
-        }:
+        """Replace every occurrence of the secret key (raw, URL-quoted in any style, or JSON-escaped)."""
+        secret = self.secret_key
+        forms = {
+            secret,
+            urllib.parse.quote(secret),
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+            urllib.parse.quote_plus(secret, safe=""),
+            json.dumps(secret)[1:-1],
+        }
+        for form in sorted(forms, key=len, reverse=True):
             if form:
                 text = text.replace(form, REDACTED)
         return text

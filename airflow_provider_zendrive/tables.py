@@ -119,11 +119,11 @@ def upsert_rows(
     # ISO strings bind the same way on every driver (sqlite3's date adapters are deprecated since 3.12).
     fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]
-    if not values:
+    if not values and not create_table:
         return 0
     sql = hook.dialect.generate_replace_sql(
         quoted,
-        values[0],
+        TABLE_COLUMNS,  # the "row" only sets the number of placeholders: one per column
         [quote_format.format(name) for name in TABLE_COLUMNS],
         replace_index=[quote_format.format(name) for name in KEY_COLUMNS],
     )
@@ -136,7 +136,8 @@ def upsert_rows(
         try:
             if create_table:
                 cursor.execute(create_table_sql(quoted, quote_format))
-            cursor.executemany(sql, values)
+            if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
+                cursor.executemany(sql, values)
         finally:
             cursor.close()
         conn.commit()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
+from airflow_provider_zendrive.models import ISO_DATE
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
@@ -95,9 +96,10 @@ def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
     if isinstance(value, str):
         text = value.strip()
         try:
-            if len(text) == 10:
+            # Only YYYY-MM-DD dates: fromisoformat also takes week dates (2026-W01-1) and basic (20260101).
+            if ISO_DATE.fullmatch(text):
                 return datetime.date.fromisoformat(text)
-            if len(text) > 10 and text[10] in "T ":
+            if ISO_DATE.fullmatch(text[:10]) and text[10:11] in ("T", " "):
                 return to_utc_date(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")), name)
         except ValueError:
             pass

@@ -6,20 +6,17 @@ import datetime
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_zendrive.api import StatsCall
+from airflow_provider_zendrive.api import StatsCall, TransportFailure
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 from airflow_provider_zendrive.models import UsageStats, merge_stats
 from airflow_provider_zendrive.retry import Backoff
 from airflow_provider_zendrive.settings import ZenDriveSettings
 from airflow_provider_zendrive.windows import DateLike, DateWindow, resolve_window
-
-if TYPE_CHECKING:
-    from airflow_provider_zendrive.models import UsageStats
 
 __all__ = ["ZenDriveStatsHook"]
 
@@ -125,8 +122,7 @@ class ZenDriveStatsHook(BaseHook):
         call = StatsCall(settings, window, backoff=self.backoff, log=self.log)
         body = call.body
         while True:
-            failure: tuple[str, str] | None = None
-            tls_failure: str | None = None
+            failure: tuple[TransportFailure, str] | None = None
             try:
                 response = session.post(
                     settings.url,
@@ -139,13 +135,11 @@ class ZenDriveStatsHook(BaseHook):
             except requests.Timeout as exc:
                 failure = ("timeout", f"no answer within {settings.timeout:g} s ({type(exc).__name__})")
             except requests.exceptions.SSLError as exc:
-                tls_failure = str(exc)
+                failure = ("tls", str(exc))
             except requests.RequestException as exc:
                 failure = ("connection error", f"{type(exc).__name__}: {exc}")
             # Decide outside the except blocks: a final error must not chain the transport exception,
             # whose request object holds the body with the secret key.
-            if tls_failure is not None:
-                call.tls_failed(tls_failure)
             if failure is not None:
                 outcome: UsageStats | float = call.failed(*failure)
             else:

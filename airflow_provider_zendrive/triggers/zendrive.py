@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_zendrive.api import StatsCall
+from airflow_provider_zendrive.api import StatsCall, TransportFailure
 from airflow_provider_zendrive.exceptions import (
     ZenDriveError,
     ZenDriveRateLimitError,
@@ -35,7 +35,7 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveUnavailableError,
 )
 from airflow_provider_zendrive.retry import Backoff
-from airflow_provider_zendrive.settings import ZenDriveSettings
+from airflow_provider_zendrive.settings import ZenDriveSettings, default_ca_bundle
 from airflow_provider_zendrive.windows import DateWindow
 
 if TYPE_CHECKING:
@@ -142,8 +142,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
         today = datetime.datetime.now(datetime.timezone.utc).date()
         call = StatsCall(settings, DateWindow(today, today), backoff=Backoff(), log=self.log, max_retries=0)
-        failure: tuple[str, str] | None = None
-        tls_failure: str | None = None
+        failure: tuple[TransportFailure, str] | None = None
         try:
             async with session.post(
                 settings.url, data=call.body, ssl=ssl_option, allow_redirects=False
@@ -152,14 +151,12 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         except asyncio.TimeoutError:
             failure = ("timeout", f"no answer within {settings.timeout:g} s")
         except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
-            tls_failure = f"{type(exc).__name__}: {exc}"
+            failure = ("tls", f"{type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
             failure = ("connection error", f"{type(exc).__name__}: {exc}")
         # Decide outside the except blocks, so that no final error chains a transport exception.
-        if tls_failure is not None:
-            call.tls_failed(tls_failure)
         if failure is not None:
-            call.failed(*failure)  # max_retries=0: raises ZenDriveUnavailableError
+            call.failed(*failure)  # max_retries=0: always raises
         call.received(status, headers, body)  # raises on anything but a valid 200
 
 
@@ -171,15 +168,16 @@ def _ssl_option(verify: bool | str) -> ssl.SSLContext | bool:
     """
     Translate the connection's ``verify`` for aiohttp.
 
-    True is the default context (system trust store; ``REQUESTS_CA_BUNDLE`` is a ``requests`` setting and
-    does not apply), False disables verification, and a path is a CA bundle file or directory.
+    True trusts what the hook's ``requests`` trusts (:func:`~airflow_provider_zendrive.settings.default_ca_bundle`),
+    so a deferred sensor and a poking one agree; False disables verification; a path is a CA bundle file or
+    directory.
     """
     import ssl
 
     if verify is False:
         return False
     if verify is True:
-        return ssl.create_default_context()
+        verify = default_ca_bundle()
     if os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)
     return ssl.create_default_context(cafile=verify)

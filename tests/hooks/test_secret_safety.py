@@ -19,7 +19,9 @@ MakeHook = Callable[..., ZenDriveStatsHook]
 
 
 def forms_of(secret: str) -> list[str]:
-    return [secret, urllib.parse.quote(secret, safe=""), json.dumps(secret)]
+    """The secret as is, URL- and JSON-encoded, and every 16-character piece of it (a truncated leak)."""
+    pieces = [secret[start : start + 16] for start in range(0, len(secret) - 15, 4)]
+    return [secret, urllib.parse.quote(secret, safe=""), json.dumps(secret), *pieces]
 
 
 def exception_chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -42,6 +44,12 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixt
     for name in ("urllib3", "requests", "airflow", "airflow.task"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     return caplog
+
+
+def _valid_stats(emulator: ZenDriveEmulator) -> dict[str, object]:
+    import datetime
+
+    return dict(emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 31)))
 
 
 def scenarios(emulator: ZenDriveEmulator, secret: str) -> dict[str, tuple[list[Fault], dict[str, str], str]]:
@@ -69,6 +77,16 @@ def scenarios(emulator: ZenDriveEmulator, secret: str) -> dict[str, tuple[list[F
             {},
             "right",
         ),
+        "valid body with the secret as its status": (
+            [Fault(status=200, body=json.dumps({**_valid_stats(emulator), "status": secret}).encode())],
+            {},
+            "right",
+        ),
+        "400 whose long message is cut inside the secret": (
+            [Fault(status=400, body=json.dumps({"message": "x" * 170 + secret}).encode())],
+            {},
+            "right",
+        ),
     }
 
 
@@ -84,6 +102,8 @@ def scenarios(emulator: ZenDriveEmulator, secret: str) -> dict[str, tuple[list[F
         "timeout",
         "dropped connection",
         "malformed body echoing the secret",
+        "valid body with the secret as its status",
+        "400 whose long message is cut inside the secret",
     ],
 )
 def test_secret_absent_from_failures(

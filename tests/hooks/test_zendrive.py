@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
 
 import pendulum
 import pytest
+from zendrive_expected import ADDITIVE, percent
 
 from airflow_provider_zendrive import __version__
 from airflow_provider_zendrive.exceptions import (
@@ -25,7 +27,6 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveUnavailableError,
 )
 from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
-from airflow_provider_zendrive.models import ADDITIVE_FIELDS, success_rate
 from airflow_provider_zendrive.testing import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
@@ -45,6 +46,21 @@ def bodies(emulator: ZenDriveEmulator) -> list[dict[str, str]]:
 
 def windows_sent(emulator: ZenDriveEmulator) -> list[tuple[str | None, str | None]]:
     return [(r.json.get("from"), r.json.get("to")) for r in emulator.requests]
+
+
+def hook_for_url(
+    set_connection: Callable[..., str], url: str, verify: str | None = None
+) -> ZenDriveStatsHook:
+    """A hook on a connection whose host is the full ``url``, with the demo keys."""
+    conn: dict[str, object] = {
+        "conn_type": "zendrive",
+        "login": DEMO_ACCESS_KEY,
+        "password": DEMO_SECRET_KEY,
+        "host": url,
+    }
+    if verify is not None:
+        conn["extra"] = {"verify": verify}
+    return ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
 
 
 # --- dates and windows -----------------------------------------------------------------------------------
@@ -110,6 +126,9 @@ def test_one_bound_fills_the_other_like_the_server(make_hook: MakeHook, zendrive
         (20260101, None, "20260101"),
         ("2026-05-02", "2026-05-01", "2026-05-02"),
         ("2026-01-01", "2025/12/31", "2025/12/31"),
+        ("2026-W01-1", "2026-01-31", "2026-W01-1"),  # ISO week dates are ISO 8601, not YYYY-MM-DD
+        ("20260101", "2026-01-31", "20260101"),
+        ("2026-01-01", "2026-W05-1T00:00", "2026-W05-1T00:00"),
     ],
 )
 def test_bad_dates_fail_before_any_request(
@@ -144,11 +163,11 @@ def test_three_year_window_is_three_chunks_merged_to_the_per_day_truth(
     assert stats["daily"] == truth
     assert len(truth) < 1096  # zero-traffic days are omitted, not zero-filled
     assert (stats["from"], stats["to"]) == ("2023-01-01", "2025-12-31")
-    for name in ADDITIVE_FIELDS:
+    for name in ADDITIVE:
         assert stats["summary"][name] == sum(day[name] for day in truth)  # type: ignore[literal-required]
     assert stats["summary"]["unique_ips"] is None
     total = stats["summary"]["total_requests"]
-    assert stats["summary"]["success_rate"] == success_rate(stats["summary"]["successful_requests"], total)
+    assert stats["summary"]["success_rate"] == percent(stats["summary"]["successful_requests"], total)
 
 
 @pytest.mark.parametrize(("days", "requests"), [(366, 1), (367, 2), (732, 2), (733, 3)])
@@ -216,15 +235,7 @@ def test_request_is_a_json_post_with_our_user_agent(make_hook: MakeHook, zendriv
 def test_full_url_host_without_trailing_slash_gets_one(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
 ):
-    url = zendrive_emulator.url.rstrip("/")
-    conn = {
-        "conn_type": "zendrive",
-        "login": DEMO_ACCESS_KEY,
-        "password": DEMO_SECRET_KEY,
-        "host": url,
-        "extra": {"verify": zendrive_emulator.ca_path},
-    }
-    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+    hook = hook_for_url(set_connection, zendrive_emulator.url.rstrip("/"), zendrive_emulator.ca_path)
 
     hook.get_stats("2026-01-01", "2026-01-01")
 
@@ -245,9 +256,7 @@ def test_bare_host_and_port_imply_https_and_the_documented_path(
 def test_plain_http_is_refused_before_any_socket(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], scheme: str
 ):
-    url = zendrive_emulator.http_url.replace("http", scheme, 1)
-    conn = {"conn_type": "zendrive", "login": DEMO_ACCESS_KEY, "password": DEMO_SECRET_KEY, "host": url}
-    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+    hook = hook_for_url(set_connection, zendrive_emulator.http_url.replace("http", scheme, 1))
 
     with pytest.raises(ZenDriveInputError, match="HTTPS"):
         hook.get_stats()
@@ -271,14 +280,7 @@ def test_the_servers_own_redirect_for_a_missing_slash_is_reported(
 ):
     # A path the hook does not normalise (it only appends the slash when the path is bare) still cannot
     # lose the body silently: the emulator's 301 becomes an error.
-    conn = {
-        "conn_type": "zendrive",
-        "login": DEMO_ACCESS_KEY,
-        "password": DEMO_SECRET_KEY,
-        "host": zendrive_emulator.url.rstrip("/"),
-        "extra": {"verify": zendrive_emulator.ca_path},
-    }
-    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn)))
+    hook = hook_for_url(set_connection, zendrive_emulator.url.rstrip("/"), zendrive_emulator.ca_path)
     # Force the slash-less URL past normalisation to prove the 3xx handling end to end.
     hook.settings = type(hook.settings)(
         **{**hook.settings.__dict__, "url": zendrive_emulator.url.rstrip("/")}
@@ -339,15 +341,9 @@ def test_client_errors_carry_the_server_message_and_are_not_retried(
 def test_unknown_path_is_a_404_from_the_server(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
 ):
-    conn = {
-        "conn_type": "zendrive",
-        "login": DEMO_ACCESS_KEY,
-        "password": DEMO_SECRET_KEY,
-        "host": f"https://127.0.0.1:{zendrive_emulator.port}/other-api/",
-        "extra": {"verify": zendrive_emulator.ca_path},
-    }
+    url = f"https://127.0.0.1:{zendrive_emulator.port}/other-api/"
     with pytest.raises(ZenDriveRequestError, match="404") as info:
-        ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+        hook_for_url(set_connection, url, zendrive_emulator.ca_path).get_stats()
     assert info.value.status_code == 404
     assert len(zendrive_emulator.requests) == 1
 
@@ -356,7 +352,8 @@ def test_unknown_path_is_a_404_from_the_server(
 def test_transient_server_errors_are_retried_with_backoff(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, status: int, capfd: pytest.CaptureFixture[str]
 ):
-    zendrive_emulator.inject(Fault(status=status), Fault(status=status))
+    body = json.dumps({"status": "error", "message": "upstream-body-7d3f"}).encode()
+    zendrive_emulator.inject(Fault(status=status, body=body), Fault(status=status, body=body))
     hook = make_hook()
 
     stats = hook.get_stats("2026-01-01", "2026-01-31")
@@ -367,10 +364,15 @@ def test_transient_server_errors_are_retried_with_backoff(
     assert 0 <= hook.waits[0] <= 1.0
     assert 0 <= hook.waits[1] <= 2.0
     # Hook logs go through Airflow's structured logger, which writes to the task log (here: stdout).
-    retry_lines = [line for line in capfd.readouterr().out.splitlines() if "retry" in line]
+    out = capfd.readouterr().out
+    retry_lines = [line for line in out.splitlines() if "retry" in line]
     assert len(retry_lines) == 2
     assert all("warning" in line.lower() for line in retry_lines)
-    assert f"HTTP {status}; retry 1/6" in retry_lines[0]
+    # One line per retry, with the status and the wait actually taken; never the response body.
+    for number, (line, wait) in enumerate(zip(retry_lines, hook.waits, strict=True), start=1):
+        assert f"HTTP {status}; retry {number}/6" in line
+        assert f"{wait:.1f} s" in line
+    assert "upstream-body-7d3f" not in out
 
 
 def test_retries_are_bounded_by_max_retries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
@@ -427,7 +429,9 @@ def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulat
     hook.get_stats()
 
     (wait,) = hook.waits
-    assert 17 <= wait <= 21
+    # The date is 19-20 s ahead when sent (whole seconds), plus up to 1 s of jitter; the low end leaves a few
+    # seconds for a loaded machine. A fallback to backoff would wait at most 1 s.
+    assert 15 <= wait <= 21
 
 
 def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
@@ -662,3 +666,83 @@ def test_all_errors_are_zendrive_errors():
         ZenDriveUnavailableError,
     ):
         assert issubclass(cls, ZenDriveError)
+
+
+# --- the answer must be for the window asked for ------------------------------------------------------------
+
+
+def test_an_answer_for_another_window_is_refused(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+    # A server that clamps the window would otherwise make the missing day look like a day without traffic.
+    clamped = zendrive_emulator.expected_stats(datetime.date(2026, 1, 2), datetime.date(2026, 1, 31))
+    zendrive_emulator.inject(Fault(status=200, body=json.dumps(clamped).encode()))
+    hook = make_hook()
+
+    with pytest.raises(ZenDriveResponseError, match=re.escape("answered for 2026-01-02..2026-01-31")) as info:
+        hook.get_stats("2026-01-01", "2026-01-31")
+
+    assert info.value.status_code == 200
+    assert len(zendrive_emulator.requests) == 1
+    assert hook.waits == []
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda daily: daily[::-1], "oldest first"),
+        (lambda daily: [daily[0], *daily], "oldest first"),
+        (lambda daily: [{**daily[0], "date": "2025-12-31"}, *daily[1:]], "outside its window"),
+    ],
+    ids=["reversed", "repeated day", "day outside the window"],
+)
+def test_daily_entries_must_be_in_the_window_oldest_first_once(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, change, words
+):
+    stats = zendrive_emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 5))
+    assert len(stats["daily"]) >= 2  # the changes below need two days with traffic
+    broken = {**stats, "daily": change(stats["daily"])}
+    zendrive_emulator.inject(Fault(status=200, body=json.dumps(broken).encode()))
+
+    with pytest.raises(ZenDriveResponseError, match=words):
+        make_hook().get_stats("2026-01-01", "2026-01-05")
+
+
+# --- endpoint URLs that must never be used -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "words"),
+    [
+        ("http:/127.0.0.1/zendrive-api/cdn-stats/", None, "malformed"),
+        ("https:/127.0.0.1/zendrive-api/cdn-stats/", None, "malformed"),
+        ("127.0.0.1", 99999, "between 1 and 65535"),
+        ("https://127.0.0.1:0/zendrive-api/cdn-stats/", None, "between 1 and 65535"),
+        ("a..b", None, "no valid hostname"),
+        ("exa mple.com", None, "no valid hostname"),
+        ("https://ak:sk@127.0.0.1/", None, "must not contain credentials"),
+        ("https://127.0.0.1/zendrive-api/cdn-stats/?x=1", None, "query string"),
+        ("ftp://127.0.0.1/", None, "not supported"),
+    ],
+)
+def test_bad_endpoint_urls_fail_before_any_request(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], host, port, words
+):
+    conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
+    with pytest.raises(ZenDriveInputError, match=words):
+        ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+    assert zendrive_emulator.requests == zendrive_emulator.http_requests == []
+    assert zendrive_emulator.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("h.example", 8443, "https://h.example:8443/zendrive-api/cdn-stats/"),
+        ("h.example:8443", None, "https://h.example:8443/zendrive-api/cdn-stats/"),
+        ("HTTPS://H.example/custom/path", None, "https://H.example/custom/path/"),
+        ("https://[::1]:8443/", None, "https://[::1]:8443/zendrive-api/cdn-stats/"),
+        ("h.example.", None, "https://h.example./zendrive-api/cdn-stats/"),
+    ],
+)
+def test_endpoint_url_forms(set_connection: Callable[..., str], host, port, url):
+    conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
+    assert ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).settings.url == url

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
-from zendrive_operator_helpers import COLUMNS, sqlite_rows, truth_rows
+from zendrive_expected import COLUMNS, sqlite_rows, truth_rows, truth_tuples
 
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
@@ -202,7 +202,10 @@ def test_object_storage_uri_is_written_through_object_storage_path(
     attach("memory", fs=MemoryFileSystem())  # an object store without credentials, for the test
     run(make(from_date=MAY1, to_date=MAY7, output_path="memory://bucket/zendrive/usage.csv"))
     written = ObjectStoragePath("memory://bucket/zendrive/usage.csv").read_text()
-    assert len(written.splitlines()) == 1 + 7
+    records = list(csv.DictReader(io.StringIO(written)))
+    assert [{k: int(v) if k != "date" else v for k, v in r.items()} for r in records] == truth_rows(
+        DEMO_SERVICE_ID, MAY1, MAY7
+    )
 
 
 def test_a_failure_mid_write_leaves_the_old_file_and_no_temp_file(
@@ -277,10 +280,10 @@ def test_sqlite_reruns_and_overlaps_upsert_in_place(
     conn_id, db = sqlite_conn
     for _ in range(2):
         run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    assert sqlite_rows(db) == [tuple(r.values()) for r in truth_rows(DEMO_SERVICE_ID, MAY1, MAY7)]
+    assert sqlite_rows(db) == truth_tuples(DEMO_SERVICE_ID, MAY1, MAY7)
     run(make(from_date="2026-05-05", to_date="2026-05-14", sql_conn_id=conn_id))
     rows = sqlite_rows(db)
-    assert rows == [tuple(r.values()) for r in truth_rows(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))]
+    assert rows == truth_tuples(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))
     with sqlite3.connect(db) as conn:
         ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'zendrive_daily_usage'").fetchone()[0]
         fetched = conn.execute(
@@ -367,7 +370,7 @@ def test_postgres_upsert_types_and_rollback(
         conn.execute(
             "CREATE TRIGGER boom BEFORE INSERT ON zendrive_daily_usage FOR EACH ROW EXECUTE FUNCTION boom()"
         )
-    assert rows == [tuple(r.values()) for r in truth_rows(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))]
+    assert rows == truth_tuples(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))
     assert types["bytes_sent"] == types["total_requests"] == "bigint"
     assert types["date"] == "date"
     assert types["fetched_at"].startswith("timestamp")
@@ -476,3 +479,14 @@ def test_secret_never_leaves(
     texts += [path.read_text() for path in outputs]
     assert all(secret not in text for text in texts)
     assert stats["service_id"] == 777
+
+
+def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) -> None:
+    # fill_missing_days=False and a day without traffic give no rows; downstream queries still need the table.
+    from airflow_provider_zendrive.tables import get_db_hook, upsert_rows
+
+    conn_id, path = sqlite_conn
+    assert upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", [], create_table=True) == 0
+
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM zendrive_daily_usage").fetchone() == (0,)
