@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -68,6 +68,19 @@ def make_hook(
         return hook
 
     return _make
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    """
+    Every structlog event while the test runs (Airflow's loggers are structlog), before any masking.
+
+    ``zendrive_expected.warnings_of(logs)`` picks the WARNING events.
+    """
+    from structlog.testing import capture_logs
+
+    with capture_logs() as captured:
+        yield captured
 
 
 # -- a throwaway PostgreSQL server, and real DAG runs -----------------------------------------------------------

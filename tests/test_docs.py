@@ -80,7 +80,8 @@ def resolve(path: str) -> object:
 
 @pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path: Path) -> None:
-    pytest.importorskip("sphinx")
+    if not os.environ.get("CI"):  # in CI (make test installs the docs extra) a missing Sphinx is a failure
+        pytest.importorskip("sphinx")
     env = {**os.environ, "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(tmp_path / "airflow_home"))}
     result = subprocess.run(
         [

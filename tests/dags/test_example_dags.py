@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from zendrive_expected import ADDITIVE, COLUMNS, sqlite_rows, truth_tuples
 
-from airflow_provider_zendrive.testing import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_SERVICE_ID, usage_for_day
+from airflow_provider_zendrive.testing import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_SERVICE_ID
 
 if TYPE_CHECKING:
     from airflow_runner import AirflowRunner, DagRunResult
@@ -28,37 +29,12 @@ if TYPE_CHECKING:
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 TABLE = "zendrive_daily_usage"
 ASSET_URI = "x-zendrive-table://zendrive_warehouse/zendrive_daily_usage"
-COLUMNS = (
-    "service_id",
-    "date",
-    "total_requests",
-    "successful_requests",
-    "client_errors",
-    "auth_failures",
-    "bytes_sent",
-    "bytes_received",
-    "unique_ips",
-)
-ADDITIVE = COLUMNS[2:-1]
 
 
 def truth_row(service_id: int, day: datetime.date) -> tuple[Any, ...]:
     """The row the table or the CSV must hold for a day: the emulator's numbers, zeros on a quiet day."""
-    usage = usage_for_day(service_id, day)
-    values: dict[str, Any] = dict(usage) if usage is not None else dict.fromkeys(COLUMNS[2:], 0)
-    values.update(service_id=service_id, date=day.isoformat())
-    return tuple(values[name] for name in COLUMNS)
-
-
-def days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
-    return [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def table_rows(path: Path, where: str = "1 = 1") -> list[tuple[Any, ...]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE {where} ORDER BY service_id, date"  # noqa: S608
-        ).fetchall()
+    (row,) = truth_tuples(service_id, day, day)
+    return row
 
 
 def asset_events(result: DagRunResult) -> list[tuple[str, dict[str, Any]]]:
@@ -94,7 +70,7 @@ def fill_warehouse(path: Path, service_id: int, first: datetime.date, last: date
         conn.execute(create_table_sql(f'"{TABLE}"'))
         conn.executemany(
             f"INSERT INTO {TABLE} VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",  # noqa: S608
-            [(*truth_row(service_id, day), "2026-01-01 00:00:00") for day in days(first, last)],
+            [(*row, "2026-01-01 00:00:00") for row in truth_tuples(service_id, first, last)],
         )
 
 
@@ -150,7 +126,7 @@ def test_daily_billing_upserts_the_day_before_the_logical_date(
 
     result = airflow_runner.run("zendrive_daily_billing", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
     assert_success(result)
-    assert table_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
+    assert sqlite_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
     assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-01", "2026-05-01")]
     assert result.xcom("pull_daily_usage") == zendrive_emulator.expected_stats(day, day)
     assert asset_events(result) == [(ASSET_URI, {"from": "2026-05-01", "to": "2026-05-01", "rows": 1})]
@@ -162,7 +138,7 @@ def test_daily_billing_upserts_the_day_before_the_logical_date(
         conn.execute(f"UPDATE {TABLE} SET total_requests = 0, bytes_sent = 0")  # noqa: S608
     rerun = airflow_runner.run("zendrive_daily_billing", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
     assert_success(rerun)
-    assert table_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
+    assert sqlite_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
 
 
 @pytest.mark.slow
@@ -197,7 +173,7 @@ def test_monthly_report_writes_and_reconciles_the_previous_month(
     assert tuple(lines[0]) == COLUMNS
     assert [
         tuple(int(v) if n != "date" else v for n, v in zip(COLUMNS, line, strict=True)) for line in lines[1:]
-    ] == [truth_row(DEMO_SERVICE_ID, d) for d in days(first, last)]
+    ] == truth_tuples(DEMO_SERVICE_ID, first, last)
 
     summary = zendrive_emulator.expected_stats(first, last)["summary"]
     totals = result.xcom("reconcile")
@@ -256,7 +232,7 @@ def test_fleet_pulls_every_service_into_one_table(
     assert_success(result)
     assert mapped_tasks(result, "pull_daily_usage") == dict.fromkeys(conn_ids, "success")
     day = datetime.date(2026, 5, 1)
-    assert table_rows(path) == [truth_row(service_id, day) for service_id in (DEMO_SERVICE_ID, 2001, 2002)]
+    assert sqlite_rows(path) == [truth_row(service_id, day) for service_id in (DEMO_SERVICE_ID, 2001, 2002)]
     assert sorted(r.access_key for r in zendrive_emulator.requests) == sorted(
         [DEMO_ACCESS_KEY, "acme-key", "globex-key"]
     )

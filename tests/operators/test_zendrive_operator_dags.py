@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from zendrive_operator_helpers import sqlite_rows, truth_rows
+from zendrive_expected import sqlite_rows, truth_rows, truth_tuples
 
-from airflow_provider_zendrive.testing import DEMO_SERVICE_ID
+from airflow_provider_zendrive.testing import DEMO_SERVICE_ID, usage_for_day
 
 if TYPE_CHECKING:
     from airflow_runner import AirflowRunner
@@ -63,16 +63,36 @@ def test_interval_dag_pulls_the_interval_and_writes_jsonl(
     path = tmp_path / "usage.jsonl"
     result = airflow_runner.run(
         "zendrive_stats_interval",
-        "2026-05-13",
+        "2026-05-14",
         dags_folder=DAGS,
         env=_env(zendrive_emulator, output_path=str(path)),
     )
     assert result.state == "success", result.output[-3000:]
-    day = D(2026, 5, 12)  # a manual run at May 13 gets the interval that ends there: [May 12, May 13)
-    assert "the run's data interval [2026-05-12T00:00:00+00:00, 2026-05-13T00:00:00+00:00)" in result.output
+    day = D(2026, 5, 13)  # a manual run at May 14 gets the interval that ends there: [May 13, May 14)
+    assert (
+        usage_for_day(4321, day) is None
+    )  # a day without traffic: the API omits it, the file has a zero row
+    assert "the run's data interval [2026-05-13T00:00:00+00:00, 2026-05-14T00:00:00+00:00)" in result.output
     assert result.xcom("pull") == zendrive_emulator.expected_stats(day, day, access_key="dag-key")
+    assert result.xcom("pull")["daily"] == []
     assert [json.loads(line) for line in path.read_text().splitlines()] == truth_rows(4321, day, day)
-    assert SECRET not in result.all_text()
+    assert SECRET not in result.all_text() + path.read_text()
+
+
+def test_explicit_window_wins_and_writes_json(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "usage.json"
+    env = _env(zendrive_emulator, output_path=str(path), from_date="2026-05-03", to_date="2026-05-09")
+    result = airflow_runner.run("zendrive_stats_daily", "2026-05-20", dags_folder=DAGS, env=env)
+    assert result.state == "success", result.output[-3000:]
+    first, last = D(2026, 5, 3), D(2026, 5, 9)
+    truth = zendrive_emulator.expected_stats(first, last, access_key="dag-key")
+    assert len(truth["daily"]) < 7  # quiet days in the window: the JSON keeps the API's shape, without them
+    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-03", "2026-05-09")]
+    assert result.xcom("pull") == truth
+    assert json.loads(path.read_text()) == truth
+    assert SECRET not in result.all_text() + path.read_text()
 
 
 def test_bad_keys_fail_at_once_despite_retries(
@@ -109,7 +129,7 @@ def test_tables_in_sqlite_and_postgres_after_reruns_and_an_overlap(
         env = {**base, **_env(zendrive_emulator, from_date=start, to_date=end)}
         result = airflow_runner.run("zendrive_stats_tables", None, dags_folder=DAGS, env=env)
         assert result.state == "success", result.output[-3000:]
-        expected = [tuple(r.values()) for r in truth_rows(4321, D(2026, 5, 1), D.fromisoformat(end))]
+        expected = truth_tuples(4321, D(2026, 5, 1), D.fromisoformat(end))
         assert sqlite_rows(db) == expected
         with psycopg.connect(**info) as conn:
             assert conn.execute(select).fetchall() == expected

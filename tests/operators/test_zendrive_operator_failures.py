@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from zendrive_operator_helpers import sqlite_rows, truth_rows
+from zendrive_expected import sqlite_rows, truth_tuples
 
 from airflow_provider_zendrive.tables import create_table_sql
 
@@ -58,7 +58,7 @@ def _sqlite_conn(path: Path) -> str:
 
 
 def _expected_rows() -> list[tuple[Any, ...]]:
-    return [tuple(row.values()) for row in truth_rows(SERVICE_ID, D(2026, 5, 1), D(2026, 5, 7))]
+    return truth_tuples(SERVICE_ID, D(2026, 5, 1), D(2026, 5, 7))
 
 
 def _asset_events(result: DagRunResult) -> dict[str, list[dict[str, Any]]]:

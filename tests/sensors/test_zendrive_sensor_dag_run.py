@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 DAGS = Path(__file__).parent / "dags" / "zendrive_sensor_dags.py"
 UNIQUE_SECRET = "s3cr3t-DagRun-93e1f0-Kp"
 
+pytestmark = pytest.mark.slow
+
 
 def test_deferrable_sensor_waits_out_a_suspension_in_a_real_run(
     airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator
@@ -34,7 +36,6 @@ def test_deferrable_sensor_waits_out_a_suspension_in_a_real_run(
     assert DEMO_SECRET_KEY not in result.all_text()
 
 
-@pytest.mark.slow
 def test_reschedule_mode_sensor_in_a_real_run(
     airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator
 ) -> None:
