@@ -86,94 +86,29 @@ def logs() -> Iterator[list[dict[str, Any]]]:
 # -- a throwaway PostgreSQL server, and real DAG runs -----------------------------------------------------------
 
 
-def _pg_bindir() -> str | None:
-    import glob
-    import shutil
-    import subprocess
-
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    if shutil.which("pg_config"):
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
-        candidates.append(bindir.stdout.strip())
-    for folder in candidates:
-        if folder and os.path.exists(os.path.join(folder, "initdb")):
-            return folder
-    return None
-
-
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[dict[str, object]]:
     """
-    A throwaway PostgreSQL server for the session: ``{"host", "port", "user", "start_seconds"}``.
+    A throwaway PostgreSQL server for the session: ``{"host", "port", "user", "version", "start_seconds"}``.
 
-    ``initdb`` refuses to run as root, so as root the data folder belongs to the ``postgres`` user and the
-    server runs through ``runuser -u postgres --``. It listens on 127.0.0.1 (a free port) with ``trust`` auth
-    and its unix socket inside the temp folder, and is stopped at session end. If it cannot start, the tests
-    that need it are skipped, except when the ``CI`` variable is set: then they fail.
+    Started by :func:`pg_server.postgres_server` (as the ``postgres`` user when running as root) and stopped at
+    session end. If it cannot start, the tests that need it are skipped, except when the ``CI`` variable is
+    set: then they fail.
     """
-    import shutil
-    import socket
-    import subprocess
+    import contextlib
     import time
 
-    def unavailable(reason: str) -> None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(f"PostgreSQL unavailable: {reason}")
+    from pg_server import PostgresUnavailable, postgres_server  # tests/ is on sys.path (rootdir conftest)
 
-    bindir = _pg_bindir()
-    if bindir is None:
-        unavailable("no initdb found (install postgresql)")
-    assert bindir is not None
-    root = tempfile.mkdtemp(prefix="zendrive-pg-")
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            unavailable("running as root and there is no 'postgres' user to run the server")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = os.path.join(root, "data")
     started = time.monotonic()
-    init = subprocess.run(
-        [*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if init.returncode != 0:
-        unavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    start = subprocess.run(
-        [*prefix, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{root}/server.log", "-w", "start"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if start.returncode != 0:
-        with open(f"{root}/server.log", errors="replace") as log:
-            unavailable(f"pg_ctl start failed: {start.stderr.strip()} {log.read()[-500:]}")
-    info: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "user": "postgres",
-        "start_seconds": time.monotonic() - started,
-    }
-    try:
-        yield info
-    finally:
-        subprocess.run(
-            [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            info = stack.enter_context(postgres_server())
+        except PostgresUnavailable as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is required in CI: {exc}")
+            pytest.skip(f"PostgreSQL unavailable: {exc}")
+        yield {**info, "start_seconds": time.monotonic() - started}
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """
-A throwaway PostgreSQL server for the table benchmark (a private copy of the ``postgresql_server`` fixture in
-``tests/conftest.py``, which is a pytest fixture and cannot be imported as a plain helper).
+A throwaway PostgreSQL server, for the tests (the ``postgresql_server`` fixture) and the table benchmark.
 
 ``initdb`` refuses to run as root, so as root the data folder belongs to the ``postgres`` user and the server
-runs through ``runuser -u postgres --``. It listens on 127.0.0.1 (a free port) with ``trust`` auth, fsync off.
+runs through ``runuser -u postgres --``. It listens on 127.0.0.1 (a free port) with ``trust`` auth, fsync off,
+and its unix socket inside the temporary folder, which is removed when the server stops.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def postgres_server() -> Iterator[dict[str, object]]:
     bindir = _bindir()
     if bindir is None:
         raise PostgresUnavailable("no initdb found (install postgresql)")
-    root = tempfile.mkdtemp(prefix="zendrive-bench-pg-")
+    root = tempfile.mkdtemp(prefix="zendrive-pg-")
     prefix: list[str] = []
     if os.geteuid() == 0:
         import pwd
@@ -106,7 +106,9 @@ def postgres_server() -> Iterator[dict[str, object]]:
             timeout=120,
         )
         if start.returncode != 0:
-            raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()}")
+            with open(f"{root}/server.log", errors="replace") as log:
+                server_log = log.read()[-500:]
+            raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()} {server_log}")
         started = True
         version = subprocess.run(
             [f"{bindir}/postgres", "--version"], capture_output=True, text=True, check=False, timeout=30
