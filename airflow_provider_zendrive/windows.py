@@ -22,6 +22,7 @@ __all__ = [
     "DateWindow",
     "resolve_window",
     "to_utc_date",
+    "utc_today",
 ]
 
 #: The longest window, in days counted inclusively, that one request may ask for.
@@ -48,6 +49,12 @@ class DateWindow:
                 f"from_date {self.start.isoformat()} is after to_date {self.end.isoformat()}; "
                 "'from' must be on or before 'to'."
             )
+
+    @classmethod
+    def today(cls) -> DateWindow:
+        """Today's UTC date as a one-day window: what the service-active check asks for."""
+        day = utc_today()
+        return cls(day, day)
 
     @property
     def days(self) -> int:
@@ -76,6 +83,11 @@ class DateWindow:
 
     def __str__(self) -> str:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def utc_today() -> datetime.date:
+    """Today's date in UTC, the API's calendar."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
 
 
 def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
@@ -125,7 +137,7 @@ def resolve_window(
     """
     if from_date is None and to_date is None:
         return None
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    today = today or utc_today()
     end = to_utc_date(to_date, "to_date") if to_date is not None else today
     start = (
         to_utc_date(from_date, "from_date")

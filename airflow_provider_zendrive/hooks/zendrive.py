@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections.abc import Callable
 from functools import cached_property
@@ -95,10 +94,9 @@ class ZenDriveStatsHook(BaseHook):
 
         Asks for a one-day window (today, UTC). Every other outcome raises.
         """
-        today = datetime.datetime.now(datetime.timezone.utc).date()
         try:
             with self.get_conn() as session:
-                self._post(session, DateWindow(today, today))
+                self._post(session, DateWindow.today())
         except ZenDriveServiceInactiveError:
             return False
         return True

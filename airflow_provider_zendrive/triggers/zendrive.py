@@ -20,7 +20,6 @@ a 429), so a suspended service costs one request per interval, never a hot loop:
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -140,8 +139,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         """
         import aiohttp
 
-        today = datetime.datetime.now(datetime.timezone.utc).date()
-        call = StatsCall(settings, DateWindow(today, today), backoff=Backoff(), log=self.log, max_retries=0)
+        call = StatsCall(settings, DateWindow.today(), backoff=Backoff(), log=self.log, max_retries=0)
         failure: tuple[TransportFailure, str] | None = None
         try:
             async with session.post(
