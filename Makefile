@@ -1,22 +1,35 @@
 # Quick start: `make demo` (the daily billing DAG end to end on the embedded emulator + SQLite)
-# and `make test` (lint, types, the whole test suite). Both create .venv on first use.
+# and `make test` (lint, types, the whole test suite, then the built wheel on each Airflow we claim).
+# Both create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PKG := airflow_provider_zendrive
+UV := $(BIN)/python -m uv
+# The Airflow releases CI proves: the floor minor's latest patch and the latest 3.x. pyproject.toml's
+# `apache-airflow>=X.Y` must be the floor's minor (tests/test_packaging.py checks it).
+AIRFLOW_FLOOR := 3.1.8
+AIRFLOW_LATEST := 3.3.2
+# Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
+CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
-.PHONY: install test lint typecheck pytest demo docs bench clean
+.PHONY: install test lint typecheck pytest unit dist install-check demo docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
-# Reinstall only when the project's metadata changes; uv is a plain PyPI package and much faster than pip.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m uv pip install --python $(BIN)/python --quiet -e ".[test,docs]" \
-	  || $(BIN)/python -m pip install --quiet -e ".[test,docs]"
+# Reinstall only when the project's metadata or the pins change; uv is a plain PyPI package, much faster than pip.
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet --constraint $(CONSTRAINTS) \
+	  -e ".[test,docs]" "apache-airflow==$(AIRFLOW_LATEST)"
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(UV) pip install --python $(BIN)/python --quiet --constraint $(CONSTRAINTS) -e ".[test,docs,bench]"
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)
 
@@ -30,7 +43,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest install-check
+
+# The artefacts users install, checked as PyPI would render them.
+dist: $(STAMP)
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+	$(BIN)/twine check --strict dist/*
+
+# The wheel with only its declared dependencies, in a fresh venv per Airflow release, under a real deployment.
+install-check: dist
+	PYTHON=$(PYTHON) scripts/install_check.sh $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -38,8 +61,8 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) docs/_build .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist docs/_build .demo .mypy_cache .ruff_cache

@@ -16,8 +16,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-zendrive",
         "name": "ZenDRIVE",
-        "description": "Pull `ZenDRIVE <https://wiki.clearstreamer.com/>`__ S3 Access usage statistics "
-        "(requests, errors, egress bytes per day) into Airflow.",
+        # Plain text: Airflow's Providers page strips RST markup characters, not whole links.
+        "description": "Pull ZenDRIVE S3 Access usage statistics (requests, errors, egress bytes per day) "
+        "into Airflow.",
         "versions": [__version__],
         "integrations": [
             {
@@ -47,6 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_zendrive.triggers.zendrive"],
             }
         ],
+        "extra-links": ["airflow_provider_zendrive.operators.zendrive.ZenDriveDashboardLink"],
         "connection-types": [
             {
                 "connection-type": "zendrive",
@@ -59,12 +61,12 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "Secret key",
                         "host": "Endpoint URL (optional)",
                     },
+                    # Extras take no placeholder here: their hints are the conn-fields' descriptions.
                     "placeholders": {
+                        "login": "S3 access key (from the welcome email)",
+                        "password": "S3 secret key",
                         "host": _DOCUMENTED_ENDPOINT,
                         "port": "443",
-                        "timeout": "30",
-                        "verify": "true",
-                        "max_retries": "6",
                     },
                 },
                 "conn-fields": {
@@ -76,7 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                     "verify": {
                         "label": "Verify TLS",
                         "description": "true, false, or the path of a CA bundle (PEM). Default true.",
-                        "schema": {"type": ["string", "boolean", "null"]},
+                        "schema": {"type": ["string", "boolean", "null"], "examples": ["true", "false"]},
                     },
                     "max_retries": {
                         "label": "Max retries",

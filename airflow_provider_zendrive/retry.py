@@ -48,8 +48,8 @@ def parse_retry_after(value: str | None, *, now: datetime.datetime | None = None
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        now = now or datetime.datetime.now(datetime.timezone.utc)
+            when = when.replace(tzinfo=datetime.UTC)
+        now = now or datetime.datetime.now(datetime.UTC)
         seconds = (when - now).total_seconds()
     if not math.isfinite(seconds):
         return None

@@ -115,7 +115,7 @@ def upsert_rows(
     """
     quote_format = hook.escape_word_format
     quoted = quote_table(table, quote_format)
-    stamp = (fetched_at or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
+    stamp = (fetched_at or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
     # ISO strings bind the same way on every driver (sqlite3's date adapters are deprecated since 3.12).
     fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]

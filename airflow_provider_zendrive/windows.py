@@ -87,7 +87,7 @@ class DateWindow:
 
 def utc_today() -> datetime.date:
     """Today's date in UTC, the API's calendar."""
-    return datetime.datetime.now(datetime.timezone.utc).date()
+    return datetime.datetime.now(datetime.UTC).date()
 
 
 def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
@@ -101,7 +101,7 @@ def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
     """
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            value = value.astimezone(datetime.timezone.utc)
+            value = value.astimezone(datetime.UTC)
         return datetime.date(value.year, value.month, value.day)
     if isinstance(value, datetime.date):
         return datetime.date(value.year, value.month, value.day)

@@ -32,7 +32,7 @@ from _common import Result, Series, cli, eprint, isolate_airflow_home, quiet_log
 TABLE = "zendrive_daily_usage"
 START = datetime.date(2024, 1, 1)
 END = datetime.date(2024, 12, 31)  # 366 days
-FETCHED_AT = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+FETCHED_AT = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def make_rows(services: int) -> list[dict[str, Any]]:

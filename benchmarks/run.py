@@ -72,7 +72,7 @@ def machine() -> list[str]:
 def document(results: Sequence[Result], machine_lines: list[str], seconds: float, quick: bool) -> str:
     """The whole ``docs/benchmarks.md``."""
     missed = [result for result in results if result.met is False]
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Benchmarks",
         "",

@@ -40,9 +40,9 @@ from __future__ import annotations
 import datetime
 import os
 
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 
-from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset_uri
+from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
 
 ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
@@ -51,7 +51,7 @@ TABLE = "zendrive_daily_usage"
 
 # [START zendrive_daily_usage_asset]
 #: The warehouse table, as an Asset: downstream DAGs can use ``schedule=[ZENDRIVE_DAILY_USAGE]``.
-ZENDRIVE_DAILY_USAGE = Asset(name="zendrive_daily_usage", uri=table_asset_uri(WAREHOUSE_CONN_ID, TABLE))
+ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
 # [END zendrive_daily_usage_asset]
 
 # [START zendrive_daily_billing]
@@ -59,13 +59,13 @@ with DAG(
     dag_id="zendrive_daily_billing",
     description="Pull yesterday's ZenDRIVE usage into the warehouse table zendrive_daily_usage.",
     schedule="@daily",  # 00:00 UTC; each run pulls the UTC day before its logical date
-    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     catchup=False,  # history comes from `airflow backfill create` (see the docstring)
     max_active_runs=4,  # a backfill runs a few days at a time; the pool bounds the API calls
     default_args={
         "retries": 4,
         "retry_delay": datetime.timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,  # waits of 1, 2, 4, 8 minutes (plus jitter)
+        "retry_exponential_backoff": True,  # waits of 1, 2, 4, 8 minutes (plus jitter)
         "max_retry_delay": datetime.timedelta(minutes=30),
     },
     tags=["zendrive", "billing"],

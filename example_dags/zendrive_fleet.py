@@ -28,21 +28,21 @@ import datetime
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param, Variable, task
+from airflow.sdk import DAG, Param, Variable, task
 
-from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset_uri
+from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
 
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
 FLEET_VARIABLE = "zendrive_fleet_conn_ids"
-ZENDRIVE_DAILY_USAGE = Asset(name="zendrive_daily_usage", uri=table_asset_uri(WAREHOUSE_CONN_ID, TABLE))
+ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
 
 with DAG(
     dag_id="zendrive_fleet",
     description="Yesterday's ZenDRIVE usage of every service in the fleet, into zendrive_daily_usage.",
     schedule="@daily",
-    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     catchup=False,
     max_active_runs=2,
     params={
@@ -57,7 +57,7 @@ with DAG(
     default_args={
         "retries": 4,
         "retry_delay": datetime.timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
+        "retry_exponential_backoff": True,  # doubling waits; Airflow 3.1 takes a bool only
         "max_retry_delay": datetime.timedelta(minutes=30),
     },
     tags=["zendrive", "billing"],
@@ -67,7 +67,7 @@ with DAG(
     @task
     def fleet_conn_ids(params: dict[str, Any]) -> list[str]:
         """The ZenDRIVE connection ids to pull: the param, else the Variable, else ``zendrive_default``."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException  # 3.1 and later
 
         conn_ids = params.get("conn_ids") or Variable.get(FLEET_VARIABLE, default=None, deserialize_json=True)
         conn_ids = conn_ids or ["zendrive_default"]

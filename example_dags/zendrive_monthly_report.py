@@ -58,7 +58,7 @@ with DAG(
     dag_id="zendrive_monthly_report",
     description="The previous month's ZenDRIVE usage as a CSV report, reconciled with the warehouse.",
     schedule="@monthly",  # 00:00 UTC on the 1st
-    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+    start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     catchup=False,
     max_active_runs=1,
     params={
@@ -83,7 +83,7 @@ with DAG(
     default_args={
         "retries": 3,
         "retry_delay": datetime.timedelta(minutes=2),
-        "retry_exponential_backoff": 2.0,
+        "retry_exponential_backoff": True,  # doubling waits; Airflow 3.1 takes a bool only
         "max_retry_delay": datetime.timedelta(minutes=30),
     },
     tags=["zendrive", "billing", "report"],
@@ -108,7 +108,7 @@ with DAG(
         if params.get("month"):
             first = datetime.date.fromisoformat(f"{params['month']}-01")
         else:
-            run_day = (logical_date or datetime.datetime.now(datetime.timezone.utc)).date()
+            run_day = (logical_date or datetime.datetime.now(datetime.UTC)).date()
             first = (run_day.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
         last = (first + datetime.timedelta(days=31)).replace(day=1) - datetime.timedelta(days=1)
         base = str(params["report_base"]).rstrip("/")
@@ -150,8 +150,8 @@ with DAG(
         import io
         import logging
 
+        from airflow.providers.common.compat.sdk import AirflowFailException  # 3.1 and later
         from airflow.sdk import BaseHook, ObjectStoragePath
-        from airflow.sdk.exceptions import AirflowFailException
 
         log = logging.getLogger("zendrive_monthly_report")
         first = datetime.date.fromisoformat(stats["from"])

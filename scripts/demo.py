@@ -76,7 +76,7 @@ def airflow_env() -> dict[str, str]:
 
 def logical_dates(days: int) -> list[str]:
     """The logical dates of the last ``days`` daily runs; the last one pulls yesterday (UTC)."""
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     return [(today - datetime.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
 
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_provider_zendrive._text import plural
 from airflow_provider_zendrive.api import StatsCall, TransportFailure
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 from airflow_provider_zendrive.models import UsageStats, merge_stats
@@ -81,7 +82,12 @@ class ZenDriveStatsHook(BaseHook):
         window = resolve_window(from_date, to_date)
         chunks = window.chunks() if window is not None else [None]
         if len(chunks) > 1:
-            self.log.info("Window %s has %d days: fetching %d chunks.", window, window.days, len(chunks))  # type: ignore[union-attr]
+            self.log.info(
+                "Window %s has %s: fetching %d chunks.",
+                window,
+                plural(window.days, "day"),  # type: ignore[union-attr]
+                len(chunks),
+            )
         with self.get_conn() as session:
             results = [self._post(session, chunk) for chunk in chunks]
         if window is None:
@@ -102,16 +108,29 @@ class ZenDriveStatsHook(BaseHook):
         return True
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the keys and endpoint for the UI's Test button."""
+        """
+        Check the keys and endpoint for the UI's Test button and ``airflow connections test``.
+
+        Succeeds only when a pull would: the keys are accepted and the service is active. A suspended service
+        fails the test (every pull would fail with 403), with a message that says the keys themselves work.
+        Messages say "this connection", not the temporary id Airflow gives the connection under test.
+        """
         try:
             active = self.is_service_active()
         except ZenDriveError as exc:
-            return False, str(exc)
+            return False, self._for_this_connection(exc.message)
         url = self.settings.url
         if active:
             return True, f"Connection works: the keys were accepted at {url} and the service is active."
-        return True, (
-            f"The keys were accepted at {url}, but the service is not active (403: suspended or cancelled)."
+        return False, (
+            f"The keys were accepted at {url}, but the ZenDRIVE service is not active (403: suspended or "
+            "cancelled): every pull fails until it is active again."
+        )
+
+    def _for_this_connection(self, message: str) -> str:
+        conn_id = repr(self.zendrive_conn_id)
+        return message.replace(f"Connection {conn_id}", "This connection").replace(
+            f"connection {conn_id}", "this connection"
         )
 
     def _post(self, session: requests.Session, window: DateWindow | None) -> UsageStats:

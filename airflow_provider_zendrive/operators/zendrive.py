@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
+from airflow_provider_zendrive._text import plural
 from airflow_provider_zendrive.rows import daily_rows, encode, resolve_format
 from airflow_provider_zendrive.windows import DateWindow, resolve_window, to_utc_date
 
@@ -26,7 +27,14 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive.models import UsageStats
     from airflow_provider_zendrive.windows import DateLike
 
-__all__ = ["DASHBOARD_URL", "ZenDriveDashboardLink", "ZenDriveStatsOperator", "table_asset_uri"]
+__all__ = [
+    "DASHBOARD_URL",
+    "ZenDriveDashboardLink",
+    "ZenDriveStatsOperator",
+    "file_asset",
+    "table_asset",
+    "table_asset_uri",
+]
 
 #: Where a ZenDRIVE customer sees the same numbers in a browser.
 DASHBOARD_URL = "https://dashboard.clearstreamer.com/"
@@ -36,6 +44,37 @@ _GB = 1_000_000_000
 def table_asset_uri(sql_conn_id: str, table: str) -> str:
     """The URI of the Asset a table output is published as: ``x-zendrive-table://<sql_conn_id>/<table>``."""
     return f"x-zendrive-table://{sql_conn_id}/{table}"
+
+
+def table_asset(sql_conn_id: str, table: str) -> Asset:
+    """
+    The Asset a table output is published as; declare this one wherever a DAG names the table.
+
+    Its name is its URI (:func:`table_asset_uri`), which is also what a plain ``Asset(uri=...)`` gets: the
+    operator's automatic outlet, this helper and a user's ``Asset(uri=...)`` are one asset, so DAGs that write
+    or read the same table never clash ("uri is already associated to ...").
+
+    :param sql_conn_id: the SQL connection id.
+    :param table: the table, ``[schema.]name``.
+    """
+    from airflow.sdk import Asset
+
+    uri = table_asset_uri(sql_conn_id, table)
+    return Asset(name=uri, uri=uri)
+
+
+def file_asset(output_path: str) -> Asset:
+    """
+    The Asset a file output is published as: named by its URI (``file:///abs/path`` for a local path).
+
+    :param output_path: a local path or an object-storage URI, as given to the operator.
+    """
+    from airflow.sdk import Asset
+
+    from airflow_provider_zendrive.sinks import output_uri
+
+    uri = output_uri(output_path)
+    return Asset(name=uri, uri=uri)
 
 
 def default_retry_policy() -> RetryPolicy | None:
@@ -173,17 +212,17 @@ class ZenDriveStatsOperator(BaseOperator):
             self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", why)
             stats = self.hook.get_stats()
         else:
-            self.log.info("ZenDRIVE window: %s (%d days), %s.", window, window.days, why)
+            self.log.info("ZenDRIVE window: %s (%s), %s.", window, plural(window.days, "day"), why)
             stats = self.hook.get_stats(window.start, window.end)
         summary = stats["summary"]
         rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
         self.log.info(
-            "ZenDRIVE service %s, %s..%s: %d days with traffic, %d requests, %.3f GB sent, %.3f GB received.",
+            "ZenDRIVE service %s, %s..%s: %s with traffic, %s, %.3f GB sent, %.3f GB received.",
             stats["service_id"],
             stats["from"],
             stats["to"],
-            len(stats["daily"]),
-            summary["total_requests"],
+            plural(len(stats["daily"]), "day"),
+            plural(summary["total_requests"], "request"),
             summary["bytes_sent"] / _GB,
             summary["bytes_received"] / _GB,
         )
@@ -194,14 +233,17 @@ class ZenDriveStatsOperator(BaseOperator):
             data = encode(fmt, stats, rows)
             uri = write_atomically(self.output_path, data, conn_id=self.output_conn_id)
             count = len(rows) if fmt != "json" else len(stats["daily"])
-            self.log.info("Wrote %s (%s, %d rows, %d bytes).", uri, fmt, count, len(data))
+            self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
             written[uri] = count
         if db_hook is not None and self.sql_conn_id:
             from airflow_provider_zendrive.tables import upsert_rows
 
             count = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
             self.log.info(
-                "Upserted %d rows into table %s (connection %r).", count, self.table, self.sql_conn_id
+                "Upserted %s into table %s (connection %r).",
+                plural(count, "row"),
+                self.table,
+                self.sql_conn_id,
             )
             written[table_asset_uri(self.sql_conn_id, self.table)] = count
         self._annotate_outlets(context, stats, written)
@@ -258,13 +300,9 @@ def _literal(value: object) -> bool:
 
 
 def _literal_outlets(output_path: object, sql_conn_id: object, table: object) -> list[Asset]:
-    from airflow.sdk import Asset
-
-    from airflow_provider_zendrive.sinks import output_uri
-
     outlets = []
     if _literal(output_path):
-        outlets.append(Asset(uri=output_uri(str(output_path))))
+        outlets.append(file_asset(str(output_path)))
     if _literal(sql_conn_id) and _literal(table):
-        outlets.append(Asset(uri=table_asset_uri(str(sql_conn_id), str(table))))
+        outlets.append(table_asset(str(sql_conn_id), str(table)))
     return outlets

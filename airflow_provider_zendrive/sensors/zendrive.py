@@ -7,9 +7,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_zendrive._compat import AirflowFailException, AirflowSkipException, conf
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveInputError,

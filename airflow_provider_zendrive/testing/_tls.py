@@ -45,7 +45,7 @@ def make_tls_files(directory: str | os.PathLike[str], hosts: tuple[str, ...] = (
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before, not_after = now - datetime.timedelta(hours=1), now + _VALIDITY
 
     ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -426,7 +426,7 @@ class ZenDriveEmulator:
         if account.suspended_for > 0:
             account.suspended_for -= 1
             return error_answer(403, MESSAGES["not_active"])
-        today = self.today or datetime.datetime.now(datetime.timezone.utc).date()
+        today = self.today or datetime.datetime.now(datetime.UTC).date()
         window = parse_window(payload or {}, today)
         if isinstance(window, str):
             return error_answer(400, window)

@@ -1,10 +1,11 @@
 """
 The trigger behind the deferrable :class:`~airflow_provider_zendrive.sensors.zendrive.ZenDriveServiceActiveSensor`.
 
-It polls the usage-statistics endpoint from the triggerer's event loop with ``aiohttp`` and shares everything but
-the transport with the sync hook: :class:`~airflow_provider_zendrive.settings.ZenDriveSettings` reads and validates
-the connection (HTTPS only, TLS verification, timeout, secret redaction) and
-:class:`~airflow_provider_zendrive.api.StatsCall` maps each answer to a result or an error.
+It polls the usage-statistics endpoint from the triggerer's event loop with ``httpx`` (a dependency of every
+Airflow 3 task SDK, so nothing extra to install) and shares everything but the transport with the sync hook:
+:class:`~airflow_provider_zendrive.settings.ZenDriveSettings` reads and validates the connection (HTTPS only,
+TLS verification, timeout, secret redaction) and :class:`~airflow_provider_zendrive.api.StatsCall` maps each
+answer to a result or an error.
 
 Every outcome that is not "active yet" waits ``poke_interval`` before the next poll (at least ``Retry-After`` on
 a 429), so a suspended service costs one request per interval, never a hot loop:
@@ -40,7 +41,7 @@ from airflow_provider_zendrive.windows import DateWindow
 if TYPE_CHECKING:
     import ssl
 
-    import aiohttp
+    import httpx
 
 __all__ = ["ZenDriveServiceActiveTrigger"]
 
@@ -74,7 +75,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until active or a final error; yield one event."""
-        import aiohttp
+        import httpx
 
         try:
             settings = await self._settings()
@@ -86,14 +87,16 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         except (OSError, ValueError) as exc:
             yield _error(settings.redact(f"Cannot load the CA bundle {settings.verify!r}: {exc}"))
             return
-        async with aiohttp.ClientSession(
+        async with httpx.AsyncClient(
             headers=settings.headers,
-            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            timeout=settings.timeout,
+            verify=ssl_option,
+            follow_redirects=False,
             trust_env=True,  # proxies from the environment, as requests does in the hook
-        ) as session:
+        ) as client:
             while True:
                 try:
-                    await self._poll(session, settings, ssl_option)
+                    await self._poll(client, settings)
                 except ZenDriveServiceInactiveError:
                     wait = self.poke_interval
                     self.log.info("The ZenDRIVE service is not active (403); polling again in %.1f s.", wait)
@@ -116,7 +119,8 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         """Read the connection without blocking the event loop, validate it and mask the secret."""
         from airflow.sdk import BaseHook
         from airflow.sdk.exceptions import AirflowException
-        from airflow.sdk.log import amask_secret
+
+        from airflow_provider_zendrive._compat import aextra_dejson, amask_secret
 
         try:
             conn = await BaseHook.aget_connection(self.zendrive_conn_id)
@@ -124,47 +128,55 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
             raise ZenDriveError(
                 f"Cannot read connection {self.zendrive_conn_id!r}: {type(exc).__name__}: {exc}"
             ) from None
-        # aextra_dejson masks secrets with the async API: the sync one may deadlock in the triggerer's loop.
-        settings = ZenDriveSettings.from_connection(conn, extra=await conn.aextra_dejson())
+        settings = ZenDriveSettings.from_connection(conn, extra=await aextra_dejson(conn))
         await amask_secret(settings.secret_key)
         return settings
 
-    async def _poll(
-        self, session: aiohttp.ClientSession, settings: ZenDriveSettings, ssl_option: ssl.SSLContext | bool
-    ) -> None:
+    async def _poll(self, client: httpx.AsyncClient, settings: ZenDriveSettings) -> None:
         """
         Send one request for today's one-day window (UTC), like the hook's ``is_service_active``.
 
+        The whole attempt (connect, send, every read) is bounded by the connection's ``timeout``.
+
         :raises ZenDriveError: the core's mapped error for anything but a 200.
         """
-        import aiohttp
+        import httpx
 
         call = StatsCall(settings, DateWindow.today(), backoff=Backoff(), log=self.log, max_retries=0)
         failure: tuple[TransportFailure, str] | None = None
         try:
-            async with session.post(
-                settings.url, data=call.body, ssl=ssl_option, allow_redirects=False
-            ) as response:
-                status, headers, body = response.status, response.headers, await response.read()
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(settings.timeout):
+                response = await client.post(settings.url, content=call.body)
+        except (TimeoutError, httpx.TimeoutException):
             failure = ("timeout", f"no answer within {settings.timeout:g} s")
-        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
-            failure = ("tls", f"{type(exc).__name__}: {exc}")
-        except aiohttp.ClientError as exc:
-            failure = ("connection error", f"{type(exc).__name__}: {exc}")
+        except httpx.TransportError as exc:
+            kind: TransportFailure = "tls" if _is_tls_error(exc) else "connection error"
+            failure = (kind, f"{type(exc).__name__}: {exc}")
         # Decide outside the except blocks, so that no final error chains a transport exception.
         if failure is not None:
             call.failed(*failure)  # max_retries=0: always raises
-        call.received(status, headers, body)  # raises on anything but a valid 200
+        call.received(response.status_code, response.headers, response.content)
 
 
 def _error(message: str) -> TriggerEvent:
     return TriggerEvent({"status": "error", "message": message})  # type: ignore[no-untyped-call]
 
 
+def _is_tls_error(exc: BaseException) -> bool:
+    """Whether a transport error was caused by TLS (as requests' ``SSLError`` in the hook)."""
+    import ssl
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _ssl_option(verify: bool | str) -> ssl.SSLContext | bool:
     """
-    Translate the connection's ``verify`` for aiohttp.
+    Translate the connection's ``verify`` for httpx.
 
     True trusts what the hook's ``requests`` trusts (:func:`~airflow_provider_zendrive.settings.default_ca_bundle`),
     so a deferred sensor and a poking one agree; False disables verification; a path is a CA bundle file or

@@ -15,7 +15,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 
-START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def _setting(name: str) -> str | None:

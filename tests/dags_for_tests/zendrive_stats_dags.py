@@ -10,7 +10,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 
-START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def _task(dag: DAG) -> ZenDriveStatsOperator:

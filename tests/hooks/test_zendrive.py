@@ -37,7 +37,7 @@ from airflow_provider_zendrive.testing import (
 )
 
 MakeHook = Callable[..., ZenDriveStatsHook]
-TODAY = datetime.datetime.now(datetime.timezone.utc).date()
+TODAY = datetime.datetime.now(datetime.UTC).date()
 
 
 def bodies(emulator: ZenDriveEmulator) -> list[dict[str, str]]:
@@ -648,9 +648,12 @@ def test_test_connection_messages(make_hook: MakeHook, zendrive_emulator: ZenDri
     assert not ok
     assert "401" in message
     assert "secret key" in message
+    assert "this connection" in message
+    assert "zendrive_test" not in message  # Airflow tests a connection under a temporary id: never name it
     zendrive_emulator.suspend(DEMO_ACCESS_KEY)
     ok, message = make_hook().test_connection()
-    assert ok
+    assert not ok  # every pull would fail with 403: the Test button must not show green
+    assert "keys were accepted" in message
     assert "not active" in message
 
 

@@ -133,7 +133,7 @@ def test_no_logical_date_lets_the_api_default_apply(
 
 def test_explicit_dates_win_over_the_run(zendrive_emulator: ZenDriveEmulator, zendrive_conn: str) -> None:
     stats = run(
-        make(from_date=datetime.datetime(2026, 3, 1, 23, tzinfo=datetime.timezone.utc), to_date="2026-03-02"),
+        make(from_date=datetime.datetime(2026, 3, 1, 23, tzinfo=datetime.UTC), to_date="2026-03-02"),
         logical_date=pendulum.datetime(2026, 5, 2),
     )
     assert (stats["from"], stats["to"]) == ("2026-03-01", "2026-03-02")

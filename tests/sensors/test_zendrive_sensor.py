@@ -82,7 +82,7 @@ def test_poke_is_false_while_suspended_then_true(
 
     assert [sensor.poke({}) for _ in range(4)] == [False, False, False, True]  # type: ignore[arg-type]
     assert statuses(zendrive_emulator) == [403, 403, 403, 200]
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
     assert {(r.from_date, r.to_date) for r in zendrive_emulator.requests} == {(today, today)}
 
 
@@ -255,7 +255,7 @@ def test_reschedule_mode_frees_the_worker_until_active(
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=1)
     sensor = make_sensor(mode="reschedule", poke_interval=30, timeout=600)
     context: Any = {"ti": FakeTaskInstance()}
-    before = datetime.datetime.now(datetime.timezone.utc)
+    before = datetime.datetime.now(datetime.UTC)
 
     with pytest.raises(AirflowRescheduleException) as rescheduled:
         sensor.execute(context)

@@ -302,7 +302,7 @@ def test_rate_limit_retry_after_http_date(zendrive_emulator: ZenDriveEmulator) -
     assert status == 429
     when = email.utils.parsedate_to_datetime(headers["Retry-After"])
     assert headers["Retry-After"].endswith(" GMT")
-    wait = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    wait = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     assert 0.5 < wait <= 3
 
 

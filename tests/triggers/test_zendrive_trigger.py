@@ -105,7 +105,7 @@ def test_suspended_for_n_polls_gives_one_active_event_after_n_plus_1_requests(
 def test_each_poll_asks_for_today_utc_over_https_without_following_redirects(
     zendrive_emulator: ZenDriveEmulator, trigger_for: Callable[..., ZenDriveServiceActiveTrigger]
 ) -> None:
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
 
     assert run_trigger(trigger_for()) == [{"status": "active"}]
 

@@ -1,0 +1,409 @@
+"""
+Check the provider as users install it: run with the Python of a fresh venv that holds only the built wheel,
+its declared dependencies and one Airflow release (``scripts/install_check.sh`` builds it).
+
+1. The package comes from that venv's site-packages (not this checkout), Airflow is the expected release, and
+   ``aiohttp`` is absent (no Airflow 3 release brings it: the deferrable sensor must work without it).
+2. Every module imports (but the pytest plugin, which needs pytest, and the retry policy before Airflow 3.3).
+3. Airflow lists the provider, its connection type and its extra link.
+4. A real deployment, ``airflow standalone`` (API server, scheduler, DAG processor, triggerer, LocalExecutor),
+   parses the example DAGs without import errors and runs ``zendrive_install_check`` against the HTTPS emulator:
+   the sensor pokes a suspended service, defers, the triggerer polls until it is active, then the operator
+   upserts into a SQLite table and writes a CSV. The rows must equal the emulator's, and no file the deployment
+   wrote, nor its output, may contain the secret key in any common encoding.
+5. ``airflow connections test zendrive_default`` (the README's one-line key test) succeeds on an active service
+   and fails on a suspended one.
+
+Prints one line per check and ends with ``install-check: N passed, N failed``; exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime
+import importlib
+import importlib.util
+import json
+import os
+import pkgutil
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent
+DAG_ID = "zendrive_install_check"
+WINDOW = (datetime.date(2026, 5, 1), datetime.date(2026, 5, 7))
+COUNTERS = (
+    "total_requests",
+    "successful_requests",
+    "client_errors",
+    "auth_failures",
+    "bytes_sent",
+    "bytes_received",
+    "unique_ips",
+)
+_STARTED = time.monotonic()
+
+
+class Checks:
+    """Counts checks and prints one line per check."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record one check; ``detail`` is printed on failure."""
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        stamp = f"[{time.monotonic() - _STARTED:6.1f}s]"
+        print(f"{stamp} {'PASS' if ok else 'FAIL'} {self.label}: {name}", flush=True)
+        if not ok and detail:
+            print(_indent(detail), flush=True)
+        return ok
+
+
+def _indent(text: str, limit: int = 6000) -> str:
+    text = text if len(text) <= limit else "...\n" + text[-limit:]
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def secret_forms(secret: str) -> set[bytes]:
+    """The secret as it could appear in a file: raw, URL-quoted, JSON-escaped, base64."""
+    import base64
+
+    forms = {
+        secret,
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        base64.b64encode(secret.encode()).decode(),
+    }
+    return {form.encode() for form in forms}
+
+
+def files_containing(root: Path, needles: set[bytes]) -> list[str]:
+    """Every file under ``root`` that holds one of ``needles``."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(needle in data for needle in needles):
+                found.append(str(path.relative_to(root)))
+    return found
+
+
+def check_package(checks: Checks, expected_airflow: str) -> None:
+    """Where the package comes from, which Airflow, no aiohttp, every module imports."""
+    import airflow
+
+    import airflow_provider_zendrive
+
+    location = Path(airflow_provider_zendrive.__file__).resolve()
+    checks.check(
+        "the package is the installed wheel, not the checkout",
+        REPO not in location.parents and Path(sys.prefix).resolve() in location.parents,
+        str(location),
+    )
+    checks.check(
+        f"Airflow is {expected_airflow}", airflow.__version__ == expected_airflow, airflow.__version__
+    )
+    checks.check("aiohttp is not installed", importlib.util.find_spec("aiohttp") is None)
+    major_minor = tuple(int(part) for part in expected_airflow.split(".")[:2])
+    failures = []
+    for module in pkgutil.walk_packages(airflow_provider_zendrive.__path__, "airflow_provider_zendrive."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError as exc:
+            expected = (module.name.endswith(".pytest_plugin") and exc.name == "pytest") or (
+                module.name.endswith(".retry_policy") and major_minor < (3, 3)
+            )
+            if not expected:
+                failures.append(f"{module.name}: {type(exc).__name__}: {exc}")
+    checks.check("every module imports", not failures, "\n".join(failures))
+
+
+class Deployment:
+    """An Airflow home, the emulator and ``airflow standalone``, torn down on exit."""
+
+    def __init__(self, root: Path) -> None:
+        from airflow_provider_zendrive.testing import ZenDriveEmulator
+
+        self.root = root
+        self.home = root / "airflow"
+        self.dags = self.home / "dags"
+        self.dags.mkdir(parents=True)
+        for source in [*sorted((REPO / "example_dags").glob("*.py")), HERE / "dags" / f"{DAG_ID}.py"]:
+            (self.dags / source.name).write_bytes(source.read_bytes())
+        self.warehouse = root / "warehouse.db"
+        self.csv = root / "out" / "usage.csv"
+        self.access_key = "AKINSTALLCHECK"
+        # A secret with characters that quote and escape differently, so each encoding is a distinct needle.
+        self.secret = f"s3cr3t/{secrets.token_hex(8)}+Inst@ll"
+        self.emulator = ZenDriveEmulator()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = root / "standalone.log"
+
+    def env(self) -> dict[str, str]:
+        """The deployment's environment: hermetic, connections from variables, a free API port."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW_CONN_ZENDRIVE_DEFAULT": self.emulator.connection_uri(self.access_key, self.secret),
+                "AIRFLOW_CONN_ZENDRIVE_WAREHOUSE": json.dumps(
+                    {"conn_type": "sqlite", "host": str(self.warehouse)}
+                ),
+                "ZENDRIVE_CHECK_CSV": str(self.csv),
+                "PYTHONWARNINGS": "ignore",
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
+        )
+        return env
+
+    def airflow(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command in the deployment's environment."""
+        return subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=self.root,
+        )
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the metadata DB (SQLite)."""
+        conn = sqlite3.connect(self.home / "airflow.db", timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+
+    def __enter__(self) -> Deployment:
+        self.emulator.start()
+        self.emulator.add_account(self.access_key, self.secret, 4242)
+        self.api_port = free_port()
+        return self
+
+    def start(self) -> None:
+        """Start ``airflow standalone`` in its own process group."""
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [str(BIN / "airflow"), "standalone"],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        """Stop ``airflow standalone`` (the whole process group); idempotent."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):  # children that outlived the group leader
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.emulator.stop()
+
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float) -> bool:
+        """Poll ``ready`` every second until it is true or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                print(f"airflow standalone exited ({self.process.returncode}) while waiting for {what}")
+                return False
+            if ready():
+                return True
+            time.sleep(1)
+        return False
+
+
+def check_deployment(checks: Checks, root: Path) -> None:
+    """Deploy, run the DAG, check what landed and that the secret is nowhere."""
+    with Deployment(root) as dep:
+        migrated = dep.airflow("db", "migrate", timeout=300)
+        if not checks.check(
+            "airflow db migrate", migrated.returncode == 0, migrated.stdout + migrated.stderr
+        ):
+            return
+        listed = dep.airflow("providers", "list", "--output", "json")
+        checks.check(
+            "airflow providers list shows the provider", "airflow-provider-zendrive" in listed.stdout
+        )
+        links = dep.airflow("providers", "links", "--output", "json")
+        checks.check(
+            "the dashboard extra link is registered",
+            "airflow_provider_zendrive.operators.zendrive.ZenDriveDashboardLink" in links.stdout,
+            links.stdout + links.stderr,
+        )
+        tested = dep.airflow("connections", "test", "zendrive_default")
+        checks.check(
+            "airflow connections test succeeds on an active service",
+            tested.returncode == 0 and "Connection success" in tested.stdout,
+            tested.stdout + tested.stderr,
+        )
+        dep.emulator.suspend(dep.access_key, requests=1)
+        tested = dep.airflow("connections", "test", "zendrive_default")
+        checks.check(
+            "airflow connections test fails on a suspended service",
+            "Connection failed!" in tested.stdout and "not active" in tested.stdout,
+            tested.stdout + tested.stderr,
+        )
+        sent_before = len(dep.emulator.requests)
+
+        started = time.monotonic()
+        dep.start()
+        parsed = dep.wait_for(
+            "the DAGs to be parsed",
+            lambda: bool(dep.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG_ID,))),
+            240,
+        )
+        if not checks.check(
+            f"standalone parsed the DAGs ({time.monotonic() - started:.0f} s)", parsed, dep.output.read_text()
+        ):
+            return
+        errors = dep.airflow("dags", "list-import-errors", "--output", "json")
+        checks.check(
+            "the example DAGs parse without import errors",
+            errors.returncode == 0 and "zendrive" not in errors.stdout,
+            errors.stdout + errors.stderr,
+        )
+        dep.emulator.suspend(dep.access_key, requests=2)
+        for command in (("dags", "unpause", DAG_ID), ("dags", "trigger", DAG_ID)):
+            done = dep.airflow(*command)
+            checks.check(f"airflow {' '.join(command)}", done.returncode == 0, done.stdout + done.stderr)
+        states: set[str] = set()
+
+        def finished() -> bool:
+            rows = dep.query(
+                "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = 'wait_active'", (DAG_ID,)
+            )
+            states.update(row[0] for row in rows if row[0])
+            run = dep.query("SELECT state FROM dag_run WHERE dag_id = ?", (DAG_ID,))
+            return bool(run) and run[0][0] in ("success", "failed")
+
+        ran = dep.wait_for("the DAG run", finished, 300)
+        run_state = dep.query("SELECT state FROM dag_run WHERE dag_id = ?", (DAG_ID,))
+        task_states = dict(dep.query("SELECT task_id, state FROM task_instance WHERE dag_id = ?", (DAG_ID,)))
+        logs = "\n".join(p.read_text(errors="replace") for p in sorted((dep.home / "logs").rglob("*.log")))
+        checks.check(
+            f"the DAG run succeeded ({time.monotonic() - started:.0f} s after start)",
+            ran and run_state == [("success",)],
+            f"run {run_state}, tasks {task_states}\n{logs}\n{dep.output.read_text(errors='replace')}",
+        )
+        statuses = [request.status for request in dep.emulator.requests[sent_before:]]
+        checks.check(
+            "poke 403, deferred, trigger polls 403 then 200, the operator pulls 200",
+            statuses == [403, 403, 200, 200] and "deferred" in states,
+            f"statuses {statuses}, sensor states seen {sorted(states)}",
+        )
+        checks.check(
+            "the trigger's polling is in the logs",
+            "polling again" in logs,
+            logs[-4000:],
+        )
+        check_outputs(checks, dep)
+        dep.stop()  # every log is complete once the processes are gone
+        leaks = files_containing(dep.home, secret_forms(dep.secret)) + files_containing(
+            dep.root / "out", secret_forms(dep.secret)
+        )
+        output = dep.output.read_bytes()
+        checks.check(
+            "no file and no output of the deployment contains the secret key",
+            not leaks and not any(form in output for form in secret_forms(dep.secret)),
+            f"files: {leaks}",
+        )
+
+
+def check_outputs(checks: Checks, dep: Deployment) -> None:
+    """The table and the CSV hold one row per day, equal to the emulator's numbers (zeros on quiet days)."""
+    expected_stats = dep.emulator.expected_stats(*WINDOW, access_key=dep.access_key)
+    by_day = {entry["date"]: entry for entry in expected_stats["daily"]}
+    days = [
+        (WINDOW[0] + datetime.timedelta(days=n)).isoformat() for n in range((WINDOW[1] - WINDOW[0]).days + 1)
+    ]
+    expected = [
+        (4242, day, *(int(by_day.get(day, {}).get(name, 0)) for name in COUNTERS))
+        for day in days  # type: ignore[call-overload]
+    ]
+    try:
+        with sqlite3.connect(dep.warehouse) as conn:
+            table = conn.execute(
+                f"SELECT service_id, date, {', '.join(COUNTERS)} FROM zendrive_daily_usage ORDER BY date"  # noqa: S608
+            ).fetchall()
+    except sqlite3.Error as exc:
+        table = [("error", str(exc))]
+    checks.check("the SQLite table holds the emulator's rows", table == expected, f"{table}\n!=\n{expected}")
+    try:
+        with dep.csv.open(newline="") as handle:
+            rows = [
+                (int(r["service_id"]), r["date"], *(int(r[name]) for name in COUNTERS))
+                for r in csv.DictReader(handle)
+            ]
+    except (OSError, KeyError, ValueError) as exc:
+        rows = [("error", str(exc))]  # type: ignore[list-item]
+    checks.check("the CSV holds the emulator's rows", rows == expected, f"{rows}\n!=\n{expected}")
+
+
+def main() -> int:
+    """Run every check; the exit status is the number of failures (capped)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
+    parser.add_argument("--airflow", required=True, help="the Airflow version this venv must have")
+    args = parser.parse_args()
+    checks = Checks(f"Airflow {args.airflow}")
+    check_package(checks, args.airflow)
+    with tempfile.TemporaryDirectory(prefix="zendrive-install-check-") as root:
+        check_deployment(checks, Path(root))
+    print(
+        f"install-check (Airflow {args.airflow}): {checks.passed} passed, {checks.failed} failed", flush=True
+    )
+    return 0 if checks.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""What pyproject.toml promises agrees with what CI proves (the Makefile's Airflow releases and Python)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+MAKEFILE = (REPO / "Makefile").read_text()
+
+
+def make_variable(name: str) -> str:
+    (value,) = re.findall(rf"^{name} := (\S+)$", MAKEFILE, flags=re.MULTILINE)
+    return value
+
+
+def test_the_airflow_floor_is_the_minor_ci_proves() -> None:
+    floor = make_variable("AIRFLOW_FLOOR")
+    (airflow,) = [dep for dep in PYPROJECT["project"]["dependencies"] if dep.startswith("apache-airflow")]
+    assert airflow == f"apache-airflow>={'.'.join(floor.split('.')[:2])}"
+    for version in (floor, make_variable("AIRFLOW_LATEST")):
+        pins = (REPO / "constraints" / f"airflow-{version}.txt").read_text()
+        assert f"apache-airflow=={version}\n" in pins
+
+
+def test_runtime_dependencies_cover_every_feature_without_aiohttp() -> None:
+    names = {re.split(r"[<>=\[; ]", dep)[0] for dep in PYPROJECT["project"]["dependencies"]}
+    assert {"apache-airflow", "httpx", "requests"} <= names
+    assert "aiohttp" not in names
+    assert not any(
+        "aiohttp" in dep for deps in PYPROJECT["project"]["optional-dependencies"].values() for dep in deps
+    )
+
+
+def test_python_classifiers_are_the_versions_ci_runs() -> None:
+    ci_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    versions = [
+        c.rsplit(" :: ", 1)[1]
+        for c in PYPROJECT["project"]["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
+    assert versions == [ci_python]
+    assert PYPROJECT["project"]["requires-python"] == f">={ci_python}"
+
+
+def test_the_providers_page_gets_a_documentation_url() -> None:
+    assert PYPROJECT["project"]["urls"]["Documentation"].startswith("https://")
