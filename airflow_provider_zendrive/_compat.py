@@ -15,7 +15,14 @@ from airflow_provider_zendrive.exceptions import ZenDriveInputError
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["AirflowFailException", "AirflowSkipException", "aextra_dejson", "amask_secret", "conf"]
+__all__ = [
+    "AirflowFailException",
+    "AirflowRescheduleException",
+    "AirflowSkipException",
+    "aextra_dejson",
+    "amask_secret",
+    "conf",
+]
 
 try:  # Airflow 3.2+
     from airflow.sdk import conf
@@ -23,9 +30,13 @@ except ImportError:  # Airflow 3.1
     from airflow.configuration import conf  # type: ignore[assignment]
 
 try:  # Airflow 3.2+ (3.1's airflow.sdk.exceptions has AirflowException only; core's names warn from 3.2 on)
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowFailException, AirflowSkipException  # type: ignore[no-redef]
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowRescheduleException,
+        AirflowSkipException,
+    )
 
 
 async def aextra_dejson(conn: Connection) -> dict[str, Any]:

@@ -43,6 +43,8 @@ __all__ = [
 TransportFailure: TypeAlias = Literal["timeout", "connection error", "tls"]
 #: The longest piece of a server's error text copied into an exception message.
 _MAX_SERVER_TEXT = 200
+#: How much of an error body is read for that text (the documented errors are a few dozen bytes).
+_MAX_SERVER_BODY = 16 * 1024
 
 
 def describe_request(settings: ZenDriveSettings, window: DateWindow | None) -> str:
@@ -51,8 +53,13 @@ def describe_request(settings: ZenDriveSettings, window: DateWindow | None) -> s
 
 
 def server_message(body: bytes, settings: ZenDriveSettings) -> str:
-    """The server's error text: the JSON ``message`` when there is one, else the start of the body."""
-    text = body[:4096].decode("utf-8", errors="replace")
+    """
+    The server's error text: the JSON ``message`` when there is one, else the start of the body.
+
+    The text is redacted first and cut last (a secret straddling a cut would no longer be recognised), and only
+    the first :data:`_MAX_SERVER_BODY` bytes are read at all.
+    """
+    text = body[:_MAX_SERVER_BODY].decode("utf-8", errors="replace")
     try:
         payload = json.loads(text)
     except ValueError:
@@ -182,10 +189,12 @@ class StatsCall:
             try:
                 return check_window(parse_stats(body), self.window)
             except ZenDriveResponseError as bad:
-                # The message may quote the body: scrub it as any other server text, and say what was sent.
-                raise ZenDriveResponseError(
-                    f"{self.settings.redact(bad.message)} Request: {self.where}.", status_code=status
-                ) from None
+                problem = bad.message
+            # Raised outside the except block, so the unredacted original is not even its __context__. The
+            # message may quote the body: scrub it as any other server text, and say what was sent.
+            raise ZenDriveResponseError(
+                f"{self.settings.redact(problem)} Request: {self.where}.", status_code=status
+            )
         error = error_for_response(status, headers, body, self.settings, self.window)
         retry_after = None
         if status in RETRYABLE_STATUSES:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveResponseError
+from airflow_provider_zendrive.windows import ISO_DATE, MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from airflow_provider_zendrive.windows import DateWindow
@@ -43,8 +43,8 @@ ADDITIVE_FIELDS: tuple[str, ...] = (
 )
 #: The fields of one ``daily`` entry after ``date``, in the documented order.
 DAILY_FIELDS: tuple[str, ...] = (*ADDITIVE_FIELDS, "unique_ips")
-#: A ``YYYY-MM-DD`` date, and nothing else ISO 8601 allows (``2026-W01-1``, ``20260101``).
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The largest counter a response may carry: what a signed 64-bit (BIGINT) column holds.
+MAX_COUNT = 2**63 - 1
 
 
 class DailyUsage(TypedDict):
@@ -168,6 +168,12 @@ def check_window(stats: UsageStats, window: DateWindow | None) -> UsageStats:
         )
     if first > last:
         raise ZenDriveResponseError(f"The server answered for an inverted window {first}..{last}.")
+    days = (datetime.date.fromisoformat(last) - datetime.date.fromisoformat(first)).days + 1
+    if days > MAX_WINDOW_DAYS:
+        raise ZenDriveResponseError(
+            f"The server answered for {first}..{last} ({days:,} days), but one answer covers at most "
+            f"{MAX_WINDOW_DAYS} days; nothing was used."
+        )
     previous = ""
     for day in stats["daily"]:
         date = day["date"]
@@ -235,6 +241,10 @@ def _count(container: Mapping[str, Any], name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ZenDriveResponseError(
             f"Field '{where}.{name}' must be a non-negative integer, got {_type_name(value)} {_short(value)}."
+        )
+    if value > MAX_COUNT:
+        raise ZenDriveResponseError(
+            f"Field '{where}.{name}' is {_short(value)}, more than a 64-bit counter (a BIGINT column) can hold."
         )
     return value
 

@@ -13,11 +13,13 @@ Exception                                               Decision
 ``ZenDriveInputError`` (bad dates, format, connection)  fail now
 ``ZenDriveServiceInactiveError`` (403)                  fail now; wait with ZenDriveServiceActiveSensor
 ``ZenDriveTLSError`` (certificate not trusted)          fail now: fix the connection's ``verify``
-``ZenDriveRateLimitError`` (429)                        retry after the server's ``Retry-After``
+``ZenDriveRateLimitError`` (429)                        retry after ``Retry-After``, at most ``max_retry_delay``
 anything else (5xx, timeouts, database errors, ...)     the task's own ``retries`` / ``retry_delay``
 ======================================================  ===============================================
 
-A retry still counts against the task's ``retries``: with ``retries=0`` nothing is retried. Importing this
+A retry still counts against the task's ``retries``: with ``retries=0`` nothing is retried. A ``Retry-After``
+longer than the task's ``max_retry_delay`` (one hour when the task sets none) is cut to it: a hostile or broken
+server cannot park a task for a day, nor overflow Airflow's date arithmetic. Importing this
 module raises ``ImportError`` on Airflow < 3.3, where the operator ships no policy and every failure uses the
 task's ordinary retries.
 """
@@ -42,7 +44,7 @@ from airflow_provider_zendrive.exceptions import (
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
-__all__ = ["ZenDriveRetryPolicy"]
+__all__ = ["DEFAULT_RETRY_AFTER_CAP", "ZenDriveRetryPolicy", "retry_after_cap"]
 
 _FAIL_AT_ONCE: tuple[type[BaseException], ...] = (
     ZenDriveAuthError,
@@ -52,6 +54,19 @@ _FAIL_AT_ONCE: tuple[type[BaseException], ...] = (
     ZenDriveServiceInactiveError,
     ZenDriveTLSError,
 )
+
+
+#: The longest wait a ``Retry-After`` can schedule when the task sets no ``max_retry_delay``.
+DEFAULT_RETRY_AFTER_CAP = datetime.timedelta(hours=1)
+
+
+def retry_after_cap(context: Context | None) -> datetime.timedelta:
+    """The task's ``max_retry_delay`` when it has one, else :data:`DEFAULT_RETRY_AFTER_CAP`."""
+    task = context.get("task") if context else None
+    cap = getattr(task, "max_retry_delay", None)
+    if isinstance(cap, datetime.timedelta) and cap.total_seconds() > 0:  # BaseOperator stores a timedelta
+        return cap
+    return DEFAULT_RETRY_AFTER_CAP
 
 
 class ZenDriveRetryPolicy(RetryPolicy):
@@ -79,6 +94,13 @@ class ZenDriveRetryPolicy(RetryPolicy):
         if isinstance(exception, ZenDriveRateLimitError):
             if exception.retry_after is None:
                 return RetryDecision.retry(reason="ZenDRIVE rate limit (429) without Retry-After.")
+            cap = retry_after_cap(context)
+            if exception.retry_after > cap.total_seconds():
+                return RetryDecision.retry(
+                    delay=cap,
+                    reason=f"ZenDRIVE rate limit (429): the server asks for {exception.retry_after:,.0f} s; "
+                    f"retrying after {cap.total_seconds():,.0f} s, the longest this task waits (max_retry_delay).",
+                )
             return RetryDecision.retry(
                 delay=datetime.timedelta(seconds=exception.retry_after),
                 reason=f"ZenDRIVE rate limit (429): retrying after {exception.retry_after:.0f} s (Retry-After).",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zendrive import __version__
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
+from airflow_provider_zendrive.redaction import REDACTED, redact
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -38,10 +39,11 @@ ENDPOINT_PATH = "/zendrive-api/cdn-stats/"
 DEFAULT_ENDPOINT = f"https://dashboard.clearstreamer.com{ENDPOINT_PATH}"
 USER_AGENT = f"airflow-provider-zendrive/{__version__}"
 DEFAULT_TIMEOUT = 30.0
+#: The longest ``timeout`` accepted: one attempt may take at most this long (an hour is already absurd).
+MAX_TIMEOUT = 3600.0
 DEFAULT_MAX_RETRIES = 6
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-REDACTED = "***"
 _SCHEME_WITH_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
 #: One DNS label (underscores tolerated: some internal names use them).
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -56,11 +58,17 @@ def build_endpoint_url(host: str | None, port: int | None = None, path: str | No
     server answers the slash-less URL with a redirect that drops the request body.
 
     :raises ZenDriveInputError: for ``http://`` or any other scheme (also mistyped, as in ``http:/host``),
-        credentials or a query in the URL, or a port outside 1..65535.
+        credentials, a query, whitespace or control characters in the URL, a malformed URL, a port outside
+        1..65535, or a port field that disagrees with the URL's port.
     """
     text = (host or "").strip()
     if not text:
-        return DEFAULT_ENDPOINT
+        text = DEFAULT_ENDPOINT
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise ZenDriveInputError(
+            f"The endpoint URL {_redact_userinfo(text)!r} contains whitespace or control characters; fix the "
+            "connection's host field."
+        )
     if "://" not in text:
         if _SCHEME_WITH_SLASH.match(text):  # "http:/host", "https:/host": a mistyped URL, not a hostname
             raise ZenDriveInputError(
@@ -68,7 +76,12 @@ def build_endpoint_url(host: str | None, port: int | None = None, path: str | No
                 "bare hostname (the ZenDRIVE API requires HTTPS)."
             )
         text = "https://" + text
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:  # "https://[::1": an unclosed IPv6 bracket
+        raise ZenDriveInputError(
+            f"The endpoint URL {_redact_userinfo(text)!r} is malformed; use https://host[:port]/path/."
+        ) from None
     scheme = parts.scheme.lower()
     if scheme == "http":
         raise ZenDriveInputError(
@@ -91,9 +104,18 @@ def build_endpoint_url(host: str | None, port: int | None = None, path: str | No
     except ValueError:
         raise ZenDriveInputError(f"The endpoint URL {text!r} has an invalid port.") from None
     netloc = parts.netloc
-    if url_port is None and port:
-        url_port = int(port)
-        netloc = f"{netloc}:{url_port}"
+    if port is not None:
+        if not 0 < port < 65536:
+            raise ZenDriveInputError(
+                f"The connection's port {port} is not between 1 and 65535; leave it empty for 443."
+            )
+        if url_port is not None and url_port != port:
+            raise ZenDriveInputError(
+                f"The endpoint URL says port {url_port} but the connection's port field says {port}; keep one."
+            )
+        if url_port is None:
+            url_port = port
+            netloc = f"{netloc}:{url_port}"
     if url_port is not None and not 0 < url_port < 65536:
         raise ZenDriveInputError(f"The endpoint port {url_port} is not between 1 and 65535.")
     url_path = parts.path
@@ -202,20 +224,11 @@ class ZenDriveSettings:
         return json.dumps(self.request_body(window)).encode()
 
     def redact(self, text: str) -> str:
-        """Replace every occurrence of the secret key (raw, URL-quoted in any style, or JSON-escaped)."""
-        secret = self.secret_key
-        forms = {
-            secret,
-            urllib.parse.quote(secret),
-            urllib.parse.quote(secret, safe=""),
-            urllib.parse.quote_plus(secret),
-            urllib.parse.quote_plus(secret, safe=""),
-            json.dumps(secret)[1:-1],
-        }
-        for form in sorted(forms, key=len, reverse=True):
-            if form:
-                text = text.replace(form, REDACTED)
-        return text
+        """
+        ``text`` safe to write anywhere: the secret's plain forms become ``***``, and a text that still shows a
+        fragment of it in any common encoding is withheld whole (see :mod:`airflow_provider_zendrive.redaction`).
+        """
+        return redact(text, self.secret_key)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -230,9 +243,10 @@ def _timeout(value: Any, conn_id: str) -> float:
         timeout = float(value)
     except (TypeError, ValueError):
         timeout = -1.0
-    if isinstance(value, bool) or not timeout > 0 or timeout == float("inf"):
+    if isinstance(value, bool) or not 0 < timeout <= MAX_TIMEOUT:
         raise ZenDriveInputError(
-            f"Connection {conn_id!r}: extra 'timeout' must be a positive number of seconds."
+            f"Connection {conn_id!r}: extra 'timeout' must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g}."
         )
     return timeout
 

@@ -9,18 +9,21 @@ touching the network.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
-from airflow_provider_zendrive.models import ISO_DATE
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
+    "ISO_DATE",
+    "LONGEST_PULL_DAYS",
     "MAX_WINDOW_DAYS",
     "DateLike",
     "DateWindow",
     "resolve_window",
+    "shift",
     "to_utc_date",
     "utc_today",
 ]
@@ -29,6 +32,11 @@ __all__ = [
 MAX_WINDOW_DAYS = 366
 #: The server's default: ``from`` is this many days before ``to``.
 DEFAULT_WINDOW_DAYS = 30
+#: The longest pull accepted unless the caller raises it on purpose (``max_pull_days``): ten years, i.e. ten
+#: requests. A longer window is almost always a typo (``1026-05-01``) that would cost hundreds of requests.
+LONGEST_PULL_DAYS = 3660
+#: A ``YYYY-MM-DD`` date, and nothing else ISO 8601 allows (``2026-W01-1``, ``20260101``).
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: What the hook and operator accept as a date: a date, a datetime (converted to its UTC date; naive
 #: datetimes are taken as UTC), a pendulum Date/DateTime, or an ISO string (``YYYY-MM-DD`` or a full
@@ -71,11 +79,16 @@ class DateWindow:
             raise ValueError("max_days must be at least 1")
         result = []
         start = self.start
-        while start <= self.end:
-            end = min(self.end, start + datetime.timedelta(days=max_days - 1))
+        while True:
+            end = (
+                self.end
+                if (self.end - start).days < max_days
+                else start + datetime.timedelta(days=max_days - 1)
+            )
             result.append(DateWindow(start, end))
+            if end == self.end:  # never step past the last day: 9999-12-31 has no successor
+                return result
             start = end + datetime.timedelta(days=1)
-        return result
 
     def as_params(self) -> dict[str, str]:
         """The ``from`` / ``to`` fields of a request body."""
@@ -126,6 +139,7 @@ def resolve_window(
     to_date: DateLike | None,
     *,
     today: datetime.date | None = None,
+    max_days: int = LONGEST_PULL_DAYS,
 ) -> DateWindow | None:
     """
     Turn optional user bounds into a window, or None to let the API apply its default (last 30 days).
@@ -133,7 +147,9 @@ def resolve_window(
     With only ``to_date`` given, ``from`` is ``to - 30 days``; with only ``from_date`` given, ``to`` is today
     (UTC): the same defaults the server applies.
 
-    :raises ZenDriveInputError: if a bound cannot be parsed or ``from_date`` is after ``to_date``.
+    :param max_days: the longest window accepted (:data:`LONGEST_PULL_DAYS` by default).
+    :raises ZenDriveInputError: if a bound cannot be parsed, ``from_date`` is after ``to_date`` or the window
+        is longer than ``max_days``.
     """
     if from_date is None and to_date is None:
         return None
@@ -142,6 +158,27 @@ def resolve_window(
     start = (
         to_utc_date(from_date, "from_date")
         if from_date is not None
-        else end - datetime.timedelta(days=DEFAULT_WINDOW_DAYS)
+        else shift(end, -DEFAULT_WINDOW_DAYS, "to_date")
     )
-    return DateWindow(start, end)
+    window = DateWindow(start, end)
+    if window.days > max_days:
+        raise ZenDriveInputError(
+            f"The window {window} spans {window.days:,} days ({len(window.chunks()):,} requests); the longest "
+            f"pull allowed is {max_days:,} days. Check the dates for a typo, or pass a larger max_pull_days to "
+            "pull a longer history on purpose."
+        )
+    return window
+
+
+def shift(day: datetime.date, days: int, name: str = "date") -> datetime.date:
+    """
+    ``day`` moved by ``days`` days.
+
+    :raises ZenDriveInputError: when that leaves the calendar (before 0001-01-01 or after 9999-12-31).
+    """
+    try:
+        return day + datetime.timedelta(days=days)
+    except OverflowError:
+        raise ZenDriveInputError(
+            f"{name} {day.isoformat()} moved by {days} days leaves the calendar (0001-01-01..9999-12-31)."
+        ) from None

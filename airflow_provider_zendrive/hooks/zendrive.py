@@ -16,7 +16,7 @@ from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceI
 from airflow_provider_zendrive.models import UsageStats, merge_stats
 from airflow_provider_zendrive.retry import Backoff
 from airflow_provider_zendrive.settings import ZenDriveSettings
-from airflow_provider_zendrive.windows import DateLike, DateWindow, resolve_window
+from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateLike, DateWindow, resolve_window
 
 __all__ = ["ZenDriveStatsHook"]
 
@@ -63,7 +63,13 @@ class ZenDriveStatsHook(BaseHook):
         session.verify = self.settings.verify
         return session
 
-    def get_stats(self, from_date: DateLike | None = None, to_date: DateLike | None = None) -> UsageStats:
+    def get_stats(
+        self,
+        from_date: DateLike | None = None,
+        to_date: DateLike | None = None,
+        *,
+        max_pull_days: int = LONGEST_PULL_DAYS,
+    ) -> UsageStats:
         """
         Fetch usage statistics for an inclusive window of UTC dates.
 
@@ -75,11 +81,13 @@ class ZenDriveStatsHook(BaseHook):
 
         :param from_date: first day: a date, datetime (its UTC date), pendulum object or ``"YYYY-MM-DD"``.
         :param to_date: last day, included; same forms as ``from_date``.
+        :param max_pull_days: the longest window accepted, 3,660 days (ten years, ten requests) by default: a
+            longer one is usually a typo in a year. Raise it to pull a longer history on purpose.
         :return: the API's JSON shape: ``status, service_id, from, to, summary{...}, daily[...]``.
-        :raises ZenDriveInputError: (a ``ValueError``) on unparsable dates or ``from_date > to_date``, before
-            any request.
+        :raises ZenDriveInputError: (a ``ValueError``) on unparsable dates, ``from_date > to_date`` or a window
+            longer than ``max_pull_days``, before any request.
         """
-        window = resolve_window(from_date, to_date)
+        window = resolve_window(from_date, to_date, max_days=max_pull_days)
         chunks = window.chunks() if window is not None else [None]
         if len(chunks) > 1:
             self.log.info(

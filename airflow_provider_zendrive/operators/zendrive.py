@@ -16,7 +16,13 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_zendrive._text import plural
 from airflow_provider_zendrive.rows import daily_rows, encode, resolve_format
-from airflow_provider_zendrive.windows import DateWindow, resolve_window, to_utc_date
+from airflow_provider_zendrive.windows import (
+    LONGEST_PULL_DAYS,
+    DateWindow,
+    resolve_window,
+    shift,
+    to_utc_date,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -139,6 +145,8 @@ class ZenDriveStatsOperator(BaseOperator):
     :param table: the table, ``[schema.]name`` (templated).
     :param create_table: create the table if it does not exist.
     :param fill_missing_days: write a zero row for each day the API omits (no traffic).
+    :param max_pull_days: the longest window accepted (default 3,660 days, ten requests); a longer one fails
+        before any request, as it is usually a typo in a year. Raise it to load a longer history on purpose.
     """
 
     template_fields: Sequence[str] = (
@@ -166,6 +174,7 @@ class ZenDriveStatsOperator(BaseOperator):
         table: str = "zendrive_daily_usage",
         create_table: bool = True,
         fill_missing_days: bool = True,
+        max_pull_days: int = LONGEST_PULL_DAYS,
         **kwargs: Any,
     ) -> None:
         defaults = kwargs.get("default_args") or {}
@@ -190,6 +199,9 @@ class ZenDriveStatsOperator(BaseOperator):
         self.table = table
         self.create_table = create_table
         self.fill_missing_days = fill_missing_days
+        if isinstance(max_pull_days, bool) or not isinstance(max_pull_days, int) or max_pull_days < 1:
+            raise ValueError(f"max_pull_days must be a positive number of days, got {max_pull_days!r}")
+        self.max_pull_days = max_pull_days
 
     @cached_property
     def hook(self) -> ZenDriveStatsHook:
@@ -213,7 +225,7 @@ class ZenDriveStatsOperator(BaseOperator):
             stats = self.hook.get_stats()
         else:
             self.log.info("ZenDRIVE window: %s (%s), %s.", window, plural(window.days, "day"), why)
-            stats = self.hook.get_stats(window.start, window.end)
+            stats = self.hook.get_stats(window.start, window.end, max_pull_days=self.max_pull_days)
         summary = stats["summary"]
         rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
         self.log.info(
@@ -260,7 +272,8 @@ class ZenDriveStatsOperator(BaseOperator):
         from_date = _given(self.from_date)
         to_date = _given(self.to_date)
         if from_date is not None or to_date is not None:
-            return resolve_window(from_date, to_date), "from the task's from_date / to_date"
+            window = resolve_window(from_date, to_date, max_days=self.max_pull_days)
+            return window, "from the task's from_date / to_date"
         start = context.get("data_interval_start")
         end = context.get("data_interval_end")
         if start is not None and end is not None and end > start:
@@ -271,7 +284,7 @@ class ZenDriveStatsOperator(BaseOperator):
             ), f"the run's data interval [{start.isoformat()}, {end.isoformat()})"
         logical_date = context.get("logical_date")
         if logical_date is not None:
-            day = to_utc_date(logical_date, "logical_date") - datetime.timedelta(days=1)
+            day = shift(to_utc_date(logical_date, "logical_date"), -1, "logical_date")
             return DateWindow(day, day), (
                 f"the UTC day before the run's logical date {logical_date.isoformat()} (empty data interval)"
             )

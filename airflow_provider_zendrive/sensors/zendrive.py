@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import time
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_zendrive._compat import AirflowFailException, AirflowSkipException, conf
+from airflow_provider_zendrive._compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSkipException,
+    conf,
+)
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveInputError,
@@ -49,7 +56,8 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
     * 200: active, the sensor succeeds;
     * 403 (suspended or cancelled): not yet, poke again after ``poke_interval``;
     * 429, 5xx, timeouts and connection errors: not yet, after the hook's in-process retries, with one
-      WARNING;
+      WARNING; a ``Retry-After`` longer than ``poke_interval`` is waited out without sending (reschedule mode
+      reschedules the task for then);
     * 401 (bad keys), 400 and other refusals, an unreadable 200 body, a TLS verification failure, or an
       invalid connection: the task fails
       at once (``AirflowFailException``, no retries), because waiting cannot fix them.
@@ -81,6 +89,8 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.zendrive_conn_id = zendrive_conn_id
         self.deferrable = deferrable
+        #: No request before this ``time.monotonic()`` (set from a 429's Retry-After).
+        self._not_before = 0.0
         if deferrable and not self.poke_interval > 0:
             raise ValueError("A deferrable ZenDriveServiceActiveSensor needs a positive poke_interval.")
 
@@ -97,10 +107,17 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
 
         :raises AirflowFailException: on an error that waiting cannot fix, with the original message.
         """
+        left = self._not_before - time.monotonic()
+        if left > 0:  # still inside the server's Retry-After: sending now would only be refused again
+            return False
         try:
             active = self.hook.is_service_active()
         except _TRANSIENT_ERRORS as exc:
-            self.log.warning("%s Poking again in %.1f s.", exc.message, self.poke_interval)
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            if retry_after > self.poke_interval:
+                self._wait_out_rate_limit(retry_after, exc.message)
+            else:
+                self.log.warning("%s Poking again in %.1f s.", exc.message, self.poke_interval)
             return False
         except _FINAL_ERRORS as exc:
             raise AirflowFailException(exc.message) from exc
@@ -110,6 +127,22 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
                 self.poke_interval,
             )
         return active
+
+    def _wait_out_rate_limit(self, retry_after: float, message: str) -> None:
+        """
+        Send nothing more until the server's ``Retry-After`` has passed, however short ``poke_interval`` is.
+
+        In reschedule mode the task is rescheduled for then (the worker slot is freed); in poke mode the pokes
+        until then return False without a request.
+        """
+        if self.reschedule:
+            when = datetime.datetime.now(datetime.UTC) + timedelta(seconds=retry_after)
+            self.log.warning(
+                "%s Rescheduling after the server's Retry-After of %.0f s.", message, retry_after
+            )
+            raise AirflowRescheduleException(when)  # type: ignore[no-untyped-call]
+        self._not_before = time.monotonic() + retry_after
+        self.log.warning("%s Sending nothing for the server's Retry-After of %.0f s.", message, retry_after)
 
     def execute(self, context: Context) -> Any:
         """Poke (and wait) as any sensor does; when deferrable, poke once and then defer to the trigger."""

@@ -411,11 +411,29 @@ def test_retry_policy_fails_fast_and_waits_out_rate_limits() -> None:
     assert make(default_args={"retry_policy": None}).retry_policy is None
 
 
+@pytest.mark.parametrize("retry_after", [99999.0, 3e11, float(2**63)])
+def test_retry_policy_caps_retry_after_at_the_tasks_max_retry_delay(retry_after: float) -> None:
+    from airflow.sdk import RetryAction
+
+    from airflow_provider_zendrive.retry_policy import DEFAULT_RETRY_AFTER_CAP
+
+    error = ZenDriveRateLimitError("x", retry_after=retry_after)
+    capped = make(max_retry_delay=datetime.timedelta(minutes=30))
+    decision = capped.retry_policy.evaluate(error, 1, 5, {"task": capped})
+    assert (decision.action, decision.retry_delay) == (RetryAction.RETRY, datetime.timedelta(minutes=30))
+    uncapped = make()
+    decision = uncapped.retry_policy.evaluate(error, 1, 5, {"task": uncapped})
+    assert decision.retry_delay == DEFAULT_RETRY_AFTER_CAP == datetime.timedelta(hours=1)
+    assert uncapped.retry_policy.evaluate(error, 1, 5).retry_delay == DEFAULT_RETRY_AFTER_CAP  # no context
+    # Airflow adds the delay to a datetime: it must stay representable.
+    assert datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC) + decision.retry_delay
+
+
 def test_outlets_and_extra_link() -> None:
     op = make(output_path="/data/usage.csv", sql_conn_id="warehouse", table="public.usage")
-    assert [a.uri for a in op.outlets] == [
-        "file:///data/usage.csv",
-        "x-zendrive-table://warehouse/public.usage",
+    assert [(a.name, a.uri) for a in op.outlets] == [
+        ("file:///data/usage.csv", "file:///data/usage.csv"),
+        ("x-zendrive-table://warehouse/public.usage", "x-zendrive-table://warehouse/public.usage"),
     ]
     assert make(output_path="/data/{{ ds }}.csv").outlets == []
 

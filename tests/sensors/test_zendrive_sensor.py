@@ -150,10 +150,38 @@ def test_poke_waits_out_retry_after_through_the_hook(
     assert 2.0 <= wait <= 3.0  # Retry-After plus the hook's jitter
 
 
+def test_poke_mode_sends_nothing_until_a_long_retry_after_has_passed(
+    zendrive_emulator: ZenDriveEmulator, make_sensor: Callable[..., ZenDriveServiceActiveSensor]
+) -> None:
+    # Retry-After 600 is beyond what the hook waits in-process (300 s): the 429 reaches the sensor.
+    zendrive_emulator.inject(*[Fault.rate_limited("600")] * 10)
+    sensor = make_sensor(poke_interval=0.05, timeout=2, extra={"max_retries": "0"})
+
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute({})  # type: ignore[arg-type]
+
+    assert statuses(zendrive_emulator) == [429]  # one request, then silence until the timeout
+
+
+def test_reschedule_mode_reschedules_for_a_long_retry_after(
+    zendrive_emulator: ZenDriveEmulator, make_sensor: Callable[..., ZenDriveServiceActiveSensor]
+) -> None:
+    zendrive_emulator.inject(Fault.rate_limited("600"))
+    sensor = make_sensor(mode="reschedule", poke_interval=5, timeout=3600, extra={"max_retries": "0"})
+    before = datetime.datetime.now(datetime.UTC)
+
+    with pytest.raises(AirflowRescheduleException) as rescheduled:
+        sensor.execute({"ti": FakeTaskInstance()})  # type: ignore[arg-type]
+
+    assert rescheduled.value.reschedule_date >= before + datetime.timedelta(seconds=599)
+    assert statuses(zendrive_emulator) == [429]
+
+
 @pytest.mark.parametrize(
     ("fault", "words"),
     [
-        pytest.param(Fault.rate_limited("1"), "429", id="429"),
+        # Retry-After 0: a longer one is waited out without sending (the tests above), so the next poke waits.
+        pytest.param(Fault.rate_limited("0"), "429", id="429"),
         pytest.param(Fault(status=503), "503", id="503"),
         pytest.param(Fault(drop=True), "connection error", id="dropped"),
         pytest.param(Fault.slow(1.0), "timeout", id="timeout"),
