@@ -18,7 +18,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-__all__ = ["is_local", "output_uri", "write_atomically"]
+__all__ = ["check_output_path", "is_local", "output_uri", "refuse_relative", "write_atomically"]
 
 
 def is_local(output_path: str) -> bool:
@@ -33,6 +33,61 @@ def _local_path(output_path: str) -> Path:
         parts = urllib.parse.urlsplit(output_path)
         return Path(urllib.parse.unquote(parts.path)).expanduser().absolute()
     return Path(output_path).expanduser().absolute()
+
+
+def check_output_path(output_path: str, *, conn_id: str | None = None) -> None:
+    """
+    Refuse an output that cannot be written, before the API is called.
+
+    A local path must be absolute (a relative one would mean the DAG processor's folder in the outlet Asset and
+    the worker's folder for the file); it must not be a folder nor lie below a file, and its nearest existing
+    folder must be writable. Any other URI must name a filesystem that is installed.
+
+    :raises ZenDriveInputError: with what to fix.
+    """
+    from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+    if not is_local(output_path):
+        from airflow.sdk import ObjectStoragePath
+
+        try:
+            ObjectStoragePath(output_path, conn_id=conn_id).fs  # noqa: B018 - resolving fs loads its package
+        except Exception as exc:
+            raise ZenDriveInputError(
+                f"output_path={output_path!r} cannot be written: {type(exc).__name__}: {exc}. Install the "
+                "provider of that store (e.g. apache-airflow-providers-amazon for s3://) and set output_conn_id."
+            ) from None
+        return
+    refuse_relative(output_path)
+    path = _local_path(output_path)
+    if path.is_dir():
+        raise ZenDriveInputError(f"output_path={output_path!r} is a folder; name the file to write.")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ZenDriveInputError(f"output_path={output_path!r} lies below {str(folder)!r}, which is a file.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ZenDriveInputError(f"output_path={output_path!r}: the folder {str(folder)!r} is not writable.")
+
+
+def refuse_relative(output_path: str) -> None:
+    """
+    Refuse a relative local path: it would resolve against the DAG processor's folder in the outlet Asset and
+    against the worker's folder for the file.
+
+    :raises ZenDriveInputError: for a relative local path.
+    """
+    from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+    if not is_local(output_path):
+        return
+    raw = urllib.parse.urlsplit(output_path).path if output_path.startswith("file://") else output_path
+    if not Path(raw).expanduser().is_absolute():
+        raise ZenDriveInputError(
+            f"output_path={output_path!r} is relative: it would resolve against a different folder when the DAG "
+            "is parsed and when the task runs. Use an absolute path or a URI."
+        )
 
 
 def output_uri(output_path: str) -> str:

@@ -8,7 +8,9 @@ Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``
   (``REPLACE INTO`` on SQLite and MySQL, ``INSERT ... ON CONFLICT (service_id, date) DO UPDATE`` on
   PostgreSQL), so a rerun or an overlapping window updates rows in place.
 * ``CREATE TABLE IF NOT EXISTS`` and every upsert run on one connection and are committed once; any failure
-  rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.)
+  rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.) On SQLite
+  the transaction is ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
+  failing with "database is locked".
 * Values are always bound parameters; identifiers are checked and quoted with the hook's quote characters.
 
 common-sql is imported only when a table is written.
@@ -29,7 +31,15 @@ if TYPE_CHECKING:
 
     from airflow_provider_zendrive.rows import Row
 
-__all__ = ["KEY_COLUMNS", "TABLE_COLUMNS", "create_table_sql", "get_db_hook", "upsert_rows"]
+__all__ = [
+    "KEY_COLUMNS",
+    "TABLE_COLUMNS",
+    "check_table_target",
+    "create_table_sql",
+    "get_db_hook",
+    "quote_table",
+    "upsert_rows",
+]
 
 #: Every column of the table, in order.
 TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, "fetched_at")
@@ -86,6 +96,36 @@ def quote_table(table: str, quote_format: str = '"{}"') -> str:
             f"table={table!r} is not a valid table name: use [schema.]name made of letters, digits and _."
         )
     return ".".join(quote_format.format(part) for part in parts)
+
+
+def check_table_target(hook: DbApiHook, table: str) -> None:
+    """
+    Refuse a table that cannot be written, before the API is called: an invalid name, a database that cannot be
+    opened (a SQLite file in a missing folder, a server that is down), or on SQLite a schema that is not
+    attached.
+
+    :raises ZenDriveInputError: with what to fix.
+    """
+    import sqlite3
+
+    quote_table(table, hook.escape_word_format)
+    try:
+        conn: Any = hook.get_conn()
+    except Exception as exc:
+        raise ZenDriveInputError(
+            f"The database of the table {table!r} cannot be opened: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        if isinstance(conn, sqlite3.Connection):
+            parts = table.split(".")
+            schemas = {row[1] for row in conn.execute("PRAGMA database_list")}
+            if len(parts) > 2 or (len(parts) == 2 and parts[0] not in schemas):
+                raise ZenDriveInputError(
+                    f"table={table!r}: SQLite knows the schemas {sorted(schemas)} only; use name or schema.name."
+                )
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
@@ -151,9 +191,20 @@ def upsert_rows(
     return len(values)
 
 
+#: How long a SQLite writer waits for another writer's lock before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
 def _begin(conn: Any) -> None:
-    """Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it."""
+    """
+    Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it.
+
+    ``BEGIN IMMEDIATE`` takes the write lock up front, waiting up to :data:`SQLITE_BUSY_TIMEOUT_MS` for other
+    writers (threads or processes) to finish. A deferred ``BEGIN`` followed by a write is SQLite's lock-upgrade
+    deadlock: one of two concurrent writers fails at once with "database is locked" instead of waiting.
+    """
     import sqlite3
 
     if isinstance(conn, sqlite3.Connection) and conn.isolation_level is not None and not conn.in_transaction:
-        conn.execute("BEGIN")
+        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        conn.execute("BEGIN IMMEDIATE")

@@ -189,6 +189,10 @@ class ZenDriveStatsOperator(BaseOperator):
         super().__init__(**kwargs)
         if output_format is not None:
             resolve_format("", output_format)
+        if _literal(output_path):
+            from airflow_provider_zendrive.sinks import refuse_relative
+
+            refuse_relative(str(output_path))
         self.zendrive_conn_id = zendrive_conn_id
         self.from_date = from_date
         self.to_date = to_date
@@ -213,13 +217,18 @@ class ZenDriveStatsOperator(BaseOperator):
     def execute(self, context: Context) -> UsageStats:
         """Check the input, pull the stats, write the outputs and return the stats."""
         window, why = self.resolve_window(context)
-        fmt = resolve_format(self.output_path, self.output_format) if self.output_path else None
+        fmt = None
+        if self.output_path:
+            from airflow_provider_zendrive.sinks import check_output_path
+
+            fmt = resolve_format(self.output_path, self.output_format)
+            check_output_path(self.output_path, conn_id=self.output_conn_id)
         db_hook = None
         if self.sql_conn_id:
-            from airflow_provider_zendrive.tables import get_db_hook, quote_table
+            from airflow_provider_zendrive.tables import check_table_target, get_db_hook
 
             db_hook = get_db_hook(self.sql_conn_id)
-            quote_table(self.table, db_hook.escape_word_format)
+            check_table_target(db_hook, self.table)
         if window is None:
             self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", why)
             stats = self.hook.get_stats()

@@ -250,6 +250,41 @@ def test_bad_input_fails_before_any_request(
     assert zendrive_emulator.requests == []
 
 
+def test_outputs_that_cannot_work_fail_before_any_request(
+    zendrive_emulator: ZenDriveEmulator,
+    zendrive_conn: str,
+    set_connection: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    (tmp_path / "a-folder.csv").mkdir()
+    missing = set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "no" / "w.db")}), "zd_gone")
+    good = set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")}), "zd_good")
+    cases = [
+        ({"output_path": str(tmp_path / "a-folder.csv")}, "is a folder"),
+        ({"output_path": str(blocker / "usage.csv")}, "which is a file"),
+        ({"output_path": "nosuchfs://bucket/usage.csv"}, "cannot be written"),
+        ({"output_path": "s3://bucket/usage.csv"}, "cannot be written"),  # s3fs is not installed
+        ({"output_path": "{{ params.p }}", "params": {"p": "relative/usage.csv"}}, "relative"),
+        ({"sql_conn_id": good, "table": "a.b.c"}, "SQLite knows the schemas"),
+        ({"sql_conn_id": good, "table": "nosuchschema.usage"}, "SQLite knows the schemas"),
+        ({"sql_conn_id": missing}, "cannot be opened"),
+    ]
+    for kwargs, match in cases:
+        op = make(from_date=MAY1, to_date=MAY7, **kwargs)
+        if "params" in kwargs:
+            op.output_path = kwargs["params"]["p"]  # what the template renders to on a worker
+        with pytest.raises(ZenDriveInputError, match=match):
+            run(op)
+        assert zendrive_emulator.requests == [], kwargs
+
+
+def test_a_literal_relative_output_path_fails_at_parse_time() -> None:
+    with pytest.raises(ZenDriveInputError, match="relative"):
+        make(output_path="reports/usage.csv")
+
+
 def test_bad_output_format_fails_at_parse_time_and_init_touches_nothing(
     zendrive_emulator: ZenDriveEmulator,
 ) -> None:
