@@ -2,8 +2,8 @@
 The transport-free core of the ZenDRIVE client, shared by the sync hook and the async trigger.
 
 It maps every response to a result or a :class:`~airflow_provider_zendrive.exceptions.ZenDriveError` and
-decides retries through :class:`StatsCall`. Moving bytes is left to the caller (``requests`` in the hook,
-``aiohttp`` in the trigger), so the two cannot drift apart. Nothing here imports an HTTP library.
+decides retries through :class:`StatsCall`. Moving bytes is left to :mod:`airflow_provider_zendrive.transport`,
+the same for the hook and the trigger. Nothing here imports an HTTP library.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: What kind of failure left a request without an HTTP answer (see :meth:`StatsCall.failed`).
-TransportFailure: TypeAlias = Literal["timeout", "connection error", "tls"]
+TransportFailure: TypeAlias = Literal["timeout", "connection error", "tls", "too large"]
 #: The longest piece of a server's error text copied into an exception message.
 _MAX_SERVER_TEXT = 200
 #: How much of an error body is read for that text (the documented errors are a few dozen bytes).
@@ -208,12 +208,18 @@ class StatsCall:
         Handle a request that got no HTTP answer: return the seconds to wait before a retry, or raise.
 
         :param kind: ``"timeout"`` and ``"connection error"`` are retried; ``"tls"`` (certificate verification
-            failed) is final.
+            failed) and ``"too large"`` (a body over the cap) are final.
         :param detail: the transport's own message (redacted here before use).
         :raises ZenDriveTLSError: for ``"tls"``.
+        :raises ZenDriveResponseError: for ``"too large"``.
         :raises ZenDriveUnavailableError: when no retry is left.
         """
         detail = self.settings.redact(detail)
+        if kind == "too large":
+            raise ZenDriveResponseError(
+                f"ZenDRIVE's answer was refused: {detail}, for {self.where}. A 366-day answer is about 70 KB; "
+                "not retried."
+            )
         if kind == "tls":
             raise ZenDriveTLSError(
                 f"The TLS certificate of the endpoint failed verification ({detail}) for {self.where}. Not "

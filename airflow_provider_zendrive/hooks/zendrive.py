@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_zendrive._text import plural
-from airflow_provider_zendrive.api import StatsCall, TransportFailure
+from airflow_provider_zendrive.api import StatsCall
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 from airflow_provider_zendrive.models import UsageStats, merge_stats
 from airflow_provider_zendrive.retry import Backoff
 from airflow_provider_zendrive.settings import ZenDriveSettings
 from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateLike, DateWindow, resolve_window
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ZenDriveStatsHook"]
 
@@ -30,8 +32,10 @@ class ZenDriveStatsHook(BaseHook):
     ``https://`` URL. Extras: ``timeout`` (seconds, default 30), ``verify`` (true, false or a CA bundle path,
     default true) and ``max_retries`` (default 6).
 
-    Requests are POSTs over HTTPS only; redirects are never followed. 429, 5xx, timeouts and connection errors
-    are retried in-process (see :mod:`airflow_provider_zendrive.retry`); other errors raise at once.
+    Requests are POSTs over HTTPS only; redirects are never followed; each attempt ends within ``timeout``
+    seconds and reads at most 4 MiB (see :mod:`airflow_provider_zendrive.transport`). 429, 5xx, timeouts and
+    connection errors are retried in-process (see :mod:`airflow_provider_zendrive.retry`); other errors raise at
+    once.
 
     :param zendrive_conn_id: the Airflow connection to use.
     """
@@ -56,12 +60,23 @@ class ZenDriveStatsHook(BaseHook):
         _mask(settings.secret_key)
         return settings
 
-    def get_conn(self) -> requests.Session:
-        """Return a new ``requests`` session with the provider's headers; the caller closes it."""
-        session = requests.Session()
-        session.headers.update(self.settings.headers)
-        session.verify = self.settings.verify
-        return session
+    def get_conn(self) -> httpx.Client:
+        """
+        Return a new ``httpx.Client`` with the provider's headers, TLS settings and timeout, for ad-hoc calls;
+        the caller closes it. The hook itself sends through :mod:`airflow_provider_zendrive.transport`.
+        """
+        import httpx
+
+        from airflow_provider_zendrive.transport import ssl_context
+
+        settings = self.settings
+        return httpx.Client(
+            headers={**settings.headers, "Accept-Encoding": "identity"},
+            timeout=settings.timeout,
+            verify=ssl_context(settings.verify),
+            follow_redirects=False,
+            trust_env=True,
+        )
 
     def get_stats(
         self,
@@ -96,8 +111,7 @@ class ZenDriveStatsHook(BaseHook):
                 plural(window.days, "day"),  # type: ignore[union-attr]
                 len(chunks),
             )
-        with self.get_conn() as session:
-            results = [self._post(session, chunk) for chunk in chunks]
+        results = self._fetch(chunks)
         if window is None:
             return results[0]
         return merge_stats(results, window.start, window.end)
@@ -109,8 +123,7 @@ class ZenDriveStatsHook(BaseHook):
         Asks for a one-day window (today, UTC). Every other outcome raises.
         """
         try:
-            with self.get_conn() as session:
-                self._post(session, DateWindow.today())
+            self._fetch([DateWindow.today()])
         except ZenDriveServiceInactiveError:
             return False
         return True
@@ -141,37 +154,29 @@ class ZenDriveStatsHook(BaseHook):
             f"connection {conn_id}", "this connection"
         )
 
-    def _post(self, session: requests.Session, window: DateWindow | None) -> UsageStats:
-        """POST one window with retries; one place for every status, timeout and connection error."""
+    def _fetch(self, windows: Sequence[DateWindow | None]) -> list[UsageStats]:
+        """POST each window in turn over one client (one TLS connection), each with its retries."""
+        from airflow_provider_zendrive.transport import open_client, run_sync, ssl_context
+
         settings = self.settings
-        call = StatsCall(settings, window, backoff=self.backoff, log=self.log)
-        body = call.body
+        context = ssl_context(settings.verify)
+
+        async def fetch_all() -> list[UsageStats]:
+            async with open_client(settings, context) as client:
+                return [await self._post(client, window) for window in windows]
+
+        return run_sync(fetch_all)
+
+    async def _post(self, client: httpx.AsyncClient, window: DateWindow | None) -> UsageStats:
+        """POST one window with retries: the transport sends, the core decides, this loop waits."""
+        from airflow_provider_zendrive.transport import exchange
+
+        call = StatsCall(self.settings, window, backoff=self.backoff, log=self.log)
         while True:
-            failure: tuple[TransportFailure, str] | None = None
-            try:
-                response = session.post(
-                    settings.url,
-                    data=body,
-                    timeout=settings.timeout,
-                    verify=settings.verify,
-                    allow_redirects=False,
-                )
-                content = response.content
-            except requests.Timeout as exc:
-                failure = ("timeout", f"no answer within {settings.timeout:g} s ({type(exc).__name__})")
-            except requests.exceptions.SSLError as exc:
-                failure = ("tls", str(exc))
-            except requests.RequestException as exc:
-                failure = ("connection error", f"{type(exc).__name__}: {exc}")
-            # Decide outside the except blocks: a final error must not chain the transport exception,
-            # whose request object holds the body with the secret key.
-            if failure is not None:
-                outcome: UsageStats | float = call.failed(*failure)
-            else:
-                outcome = call.received(response.status_code, response.headers, content)
+            outcome = await exchange(client, call)
             if not isinstance(outcome, float):
                 return outcome
-            self._sleep(outcome)
+            self._sleep(outcome)  # this loop is the hook's own: nothing else waits on it
 
 
 def _mask(secret: str) -> None:

@@ -1,11 +1,11 @@
 """
 The trigger behind the deferrable :class:`~airflow_provider_zendrive.sensors.zendrive.ZenDriveServiceActiveSensor`.
 
-It polls the usage-statistics endpoint from the triggerer's event loop with ``httpx`` (a dependency of every
-Airflow 3 task SDK, so nothing extra to install) and shares everything but the transport with the sync hook:
+It polls the usage-statistics endpoint from the triggerer's event loop and shares everything with the sync hook:
 :class:`~airflow_provider_zendrive.settings.ZenDriveSettings` reads and validates the connection (HTTPS only,
-TLS verification, timeout, secret redaction) and :class:`~airflow_provider_zendrive.api.StatsCall` maps each
-answer to a result or an error.
+TLS verification, timeout, secret redaction), :mod:`~airflow_provider_zendrive.transport` sends (``httpx``, a
+dependency of every Airflow 3 task SDK; every attempt bounded in time and size) and
+:class:`~airflow_provider_zendrive.api.StatsCall` maps each answer to a result or an error.
 
 Every outcome that is not "active yet" waits ``poke_interval`` before the next poll (at least ``Retry-After`` on
 a 429), so a suspended service costs one request per interval, never a hot loop:
@@ -21,13 +21,12 @@ a 429), so a suspended service costs one request per interval, never a hot loop:
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_zendrive.api import StatsCall, TransportFailure
+from airflow_provider_zendrive.api import StatsCall
 from airflow_provider_zendrive.exceptions import (
     ZenDriveError,
     ZenDriveRateLimitError,
@@ -35,12 +34,10 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveUnavailableError,
 )
 from airflow_provider_zendrive.retry import Backoff
-from airflow_provider_zendrive.settings import ZenDriveSettings, default_ca_bundle
+from airflow_provider_zendrive.settings import ZenDriveSettings
 from airflow_provider_zendrive.windows import DateWindow
 
 if TYPE_CHECKING:
-    import ssl
-
     import httpx
 
 __all__ = ["ZenDriveServiceActiveTrigger"]
@@ -75,7 +72,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until active or a final error; yield one event."""
-        import httpx
+        from airflow_provider_zendrive.transport import open_client, ssl_context
 
         try:
             settings = await self._settings()
@@ -83,17 +80,11 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
             yield _error(exc.message)
             return
         try:  # loading a CA bundle reads files: keep it off the event loop
-            ssl_option = await asyncio.to_thread(_ssl_option, settings.verify)
+            context = await asyncio.to_thread(ssl_context, settings.verify)
         except (OSError, ValueError) as exc:
             yield _error(settings.redact(f"Cannot load the CA bundle {settings.verify!r}: {exc}"))
             return
-        async with httpx.AsyncClient(
-            headers=settings.headers,
-            timeout=settings.timeout,
-            verify=ssl_option,
-            follow_redirects=False,
-            trust_env=True,  # proxies from the environment, as requests does in the hook
-        ) as client:
+        async with open_client(settings, context) as client:
             while True:
                 try:
                     await self._poll(client, settings)
@@ -134,60 +125,16 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def _poll(self, client: httpx.AsyncClient, settings: ZenDriveSettings) -> None:
         """
-        Send one request for today's one-day window (UTC), like the hook's ``is_service_active``.
-
-        The whole attempt (connect, send, every read) is bounded by the connection's ``timeout``.
+        Send one request for today's one-day window (UTC), like the hook's ``is_service_active``, through the
+        hook's own transport (bounded by the connection's ``timeout``).
 
         :raises ZenDriveError: the core's mapped error for anything but a 200.
         """
-        import httpx
+        from airflow_provider_zendrive.transport import exchange
 
         call = StatsCall(settings, DateWindow.today(), backoff=Backoff(), log=self.log, max_retries=0)
-        failure: tuple[TransportFailure, str] | None = None
-        try:
-            async with asyncio.timeout(settings.timeout):
-                response = await client.post(settings.url, content=call.body)
-        except (TimeoutError, httpx.TimeoutException):
-            failure = ("timeout", f"no answer within {settings.timeout:g} s")
-        except httpx.TransportError as exc:
-            kind: TransportFailure = "tls" if _is_tls_error(exc) else "connection error"
-            failure = (kind, f"{type(exc).__name__}: {exc}")
-        # Decide outside the except blocks, so that no final error chains a transport exception.
-        if failure is not None:
-            call.failed(*failure)  # max_retries=0: always raises
-        call.received(response.status_code, response.headers, response.content)
+        await exchange(client, call)  # max_retries=0: anything but a valid 200 raises
 
 
 def _error(message: str) -> TriggerEvent:
     return TriggerEvent({"status": "error", "message": message})  # type: ignore[no-untyped-call]
-
-
-def _is_tls_error(exc: BaseException) -> bool:
-    """Whether a transport error was caused by TLS (as requests' ``SSLError`` in the hook)."""
-    import ssl
-
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
-def _ssl_option(verify: bool | str) -> ssl.SSLContext | bool:
-    """
-    Translate the connection's ``verify`` for httpx.
-
-    True trusts what the hook's ``requests`` trusts (:func:`~airflow_provider_zendrive.settings.default_ca_bundle`),
-    so a deferred sensor and a poking one agree; False disables verification; a path is a CA bundle file or
-    directory.
-    """
-    import ssl
-
-    if verify is False:
-        return False
-    if verify is True:
-        verify = default_ca_bundle()
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)

@@ -110,7 +110,7 @@ def faults_for(status: int, echoed: str) -> list[Fault]:
     if status == 302:
         # Raw UTF-8 bytes on the wire: the header value is sent as Latin-1 code points.
         location = f"https://elsewhere.example/?echo={echoed}".encode().decode("latin-1")
-        return [Fault(status=302, headers={"Location": location})]
+        return [Fault(status=302, headers={"Location": location})] * 2  # a retry (h11 refuses control chars)
     if status == 200:
         body = json.dumps({"status": echoed, "service_id": 1}).encode()
         return [Fault(status=200, body=body)]

@@ -259,7 +259,9 @@ def test_outputs_that_cannot_work_fail_before_any_request(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     (tmp_path / "a-folder.csv").mkdir()
-    missing = set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "no" / "w.db")}), "zd_gone")
+    missing = set_connection(
+        json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "no" / "w.db")}), "zd_gone"
+    )
     good = set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")}), "zd_good")
     cases = [
         ({"output_path": str(tmp_path / "a-folder.csv")}, "is a folder"),
