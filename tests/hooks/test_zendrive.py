@@ -722,7 +722,7 @@ def test_daily_entries_must_be_in_the_window_oldest_first_once(
         ("127.0.0.1", 99999, "between 1 and 65535"),
         ("https://127.0.0.1:0/zendrive-api/cdn-stats/", None, "between 1 and 65535"),
         ("a..b", None, "no valid hostname"),
-        ("exa mple.com", None, "no valid hostname"),
+        ("exa mple.com", None, "whitespace or control characters"),
         ("https://ak:sk@127.0.0.1/", None, "must not contain credentials"),
         ("https://127.0.0.1/zendrive-api/cdn-stats/?x=1", None, "query string"),
         ("ftp://127.0.0.1/", None, "not supported"),
