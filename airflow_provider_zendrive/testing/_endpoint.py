@@ -52,6 +52,7 @@ class Answer:
     body: bytes = b""
     delay: float = 0.0
     drop: bool = False
+    drip: float = 0.0
 
 
 def error_answer(status: int, message: str, headers: dict[str, str] | None = None) -> Answer:
@@ -82,6 +83,7 @@ def fault_answer(fault: Fault) -> Answer:
     answer.headers = {k: v for k, v in answer.headers.items() if k.lower() not in overridden}
     answer.headers.update(fault.headers)
     answer.delay = fault.delay
+    answer.drip = fault.drip
     return answer
 
 

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_provider_zendrive.testing._endpoint import Answer
     from airflow_provider_zendrive.testing.emulator import ZenDriveEmulator
 
 __all__ = ["EmulatorServer", "Incoming"]
@@ -132,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
             if answer.drop:
                 self.close_connection = True
                 return
+            if answer.drip > 0:
+                self._drip(answer)
+                return
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
@@ -142,6 +146,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         finally:
             emulator._add_server_time(handling + time.perf_counter() - resumed)
+
+    def _drip(self, answer: Answer) -> None:
+        """Send the whole response one byte every ``answer.drip`` seconds, until done, stopped or cut off."""
+        head = [f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}"]
+        head += [f"{name}: {value}" for name, value in answer.headers.items()]
+        head += [f"Content-Length: {len(answer.body)}", "", ""]
+        data = "\r\n".join(head).encode("latin-1") + answer.body
+        self.close_connection = True
+        stopping = self.server.emulator._stopping
+        try:
+            for index in range(len(data)):
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+                if stopping.wait(answer.drip):
+                    return
+        except OSError:  # the client gave up: what a drip is for
+            return
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -94,6 +96,8 @@ class Fault:
     :param delay: seconds to wait before answering (to trigger client read timeouts).
     :param drop: close the connection without any response.
     :param access_key: only requests with this access key consume the fault (None: any request).
+    :param drip: send the whole response (status line, headers, body) one byte every ``drip`` seconds: each
+        read a client makes succeeds, so only a deadline on the whole attempt ends it.
     """
 
     status: int = 503
@@ -102,6 +106,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     access_key: str | None = None
+    drip: float = 0.0
 
     @classmethod
     def malformed(cls, kind: MalformedKind, *, access_key: str | None = None) -> Fault:
@@ -125,6 +130,32 @@ class Fault:
         """
         headers = {} if retry_after is None else {"Retry-After": retry_after}
         return cls(status=429, headers=headers, access_key=access_key)
+
+    @classmethod
+    def dripping(cls, interval: float = 0.5, *, access_key: str | None = None) -> Fault:
+        """
+        Return a fault that answers normally, one byte every ``interval`` seconds (a slow-drip server).
+
+        :param interval: seconds between two bytes.
+        :param access_key: only for requests with this access key.
+        """
+        return cls(status=200, drip=interval, access_key=access_key)
+
+    @classmethod
+    def gzip_bomb(cls, inflated_bytes: int = 200 * 1024 * 1024, *, access_key: str | None = None) -> Fault:
+        """
+        Return a 200 whose gzip body (sent although no compression was asked for) inflates to
+        ``inflated_bytes`` of zeros: 200 MB by default, from about 0.2 MB on the wire.
+
+        :param inflated_bytes: the size after decompression.
+        :param access_key: only for requests with this access key.
+        """
+        return cls(
+            status=200,
+            body=_gzip_of_zeros(inflated_bytes),
+            headers={"Content-Encoding": "gzip"},
+            access_key=access_key,
+        )
 
     @classmethod
     def slow(cls, delay: float, *, access_key: str | None = None) -> Fault:
@@ -166,3 +197,12 @@ class RecordedRequest:
     to_date: str | None
     connection_id: int
     at: float
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_of_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    parts += [compressor.compress(bytes(size % len(block))), compressor.flush()]
+    return b"".join(parts)

@@ -399,14 +399,15 @@ class ZenDriveEmulator:
         if request.method != "POST":
             return error_answer(405, MESSAGES["post_required"])
         fault = next((f for f in self._faults if f.access_key in (None, access_key)), None)
-        delay = 0.0
+        delay = drip = 0.0
         if fault is not None:
             self._faults.remove(fault)
             if fault.drop or fault.status != 200 or fault.body is not None:
                 return fault_answer(fault)
-            delay = fault.delay
+            delay, drip = fault.delay, fault.drip
         answer = self._serve(payload, access_key)
         answer.delay = delay
+        answer.drip = drip
         return answer
 
     def _serve(self, payload: dict[str, Any] | None, access_key: str | None) -> Answer:
