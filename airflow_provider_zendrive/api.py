@@ -57,7 +57,7 @@ def server_message(body: bytes, settings: ZenDriveSettings) -> str:
     The server's error text: the JSON ``message`` when there is one, else the start of the body.
 
     The text is redacted first and cut last (a secret straddling a cut would no longer be recognised), and only
-    the first :data:`_MAX_SERVER_BODY` bytes are read at all.
+    the first 16 KiB of the body are read at all.
     """
     text = body[:_MAX_SERVER_BODY].decode("utf-8", errors="replace")
     try:

@@ -42,7 +42,8 @@ language = "en"
 # intersphinx, so those (and only those) are ignored: they render as plain text.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(airflow|requests|aiohttp|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
+    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
+    (r"py:class", r"airflow_provider_zendrive\.transport\._T"),  # run_sync's TypeVar
     (
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"

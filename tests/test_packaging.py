@@ -28,7 +28,7 @@ def test_the_airflow_floor_is_the_minor_ci_proves() -> None:
 
 def test_runtime_dependencies_cover_every_feature_without_aiohttp() -> None:
     names = {re.split(r"[<>=\[; ]", dep)[0] for dep in PYPROJECT["project"]["dependencies"]}
-    assert {"apache-airflow", "httpx", "requests"} <= names
+    assert {"apache-airflow", "httpx"} <= names
     assert "aiohttp" not in names
     assert not any(
         "aiohttp" in dep for deps in PYPROJECT["project"]["optional-dependencies"].values() for dep in deps

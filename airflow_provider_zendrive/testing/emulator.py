@@ -8,7 +8,7 @@ and serves deterministic usage data, so a test knows the right answer for any wi
 Use it as a context manager::
 
     with ZenDriveEmulator() as emulator:
-        requests.post(emulator.url, json={...}, verify=emulator.ca_path)
+        httpx.post(emulator.url, json={...}, verify=ssl.create_default_context(cafile=emulator.ca_path))
 
 or through the pytest fixtures ``zendrive_emulator`` / ``zendrive_emulator_session``.
 """

@@ -204,3 +204,33 @@ def test_trigger_events_and_logs_never_show_an_echoed_secret(
     out, err = capfd.readouterr()
     text = json.dumps(event) + out + err + json.dumps(logs, default=str)
     assert shows_fragment(text, secret, decode) is None
+
+
+@pytest.mark.slow
+def test_a_real_task_log_never_shows_an_echoed_secret(
+    airflow_runner: Any, zendrive_emulator: ZenDriveEmulator
+) -> None:
+    from pathlib import Path
+
+    secret = SECRETS["aws-style"]
+    zendrive_emulator.add_account(ACCESS_KEY, secret, 4321)
+    # One body carrying the secret in every encoding at once, as a 503 (retried in-process) and then a 400.
+    every_encoding = " ".join(encode(secret) for encode, _ in ENCODINGS.values())
+    body = json.dumps({"status": "error", "message": every_encoding}).encode()
+    zendrive_emulator.inject(
+        Fault(status=503, body=body, headers={"Retry-After": "0"}), Fault(status=400, body=body)
+    )
+    dags = Path(__file__).parents[1] / "dags_for_tests" / "zendrive_stats_dags.py"
+    env = {
+        "AIRFLOW_CONN_ZENDRIVE_TEST": zendrive_emulator.connection_uri(ACCESS_KEY, secret),
+        "ZD_TEST_FROM_DATE": "2026-05-01",
+        "ZD_TEST_TO_DATE": "2026-05-02",
+    }
+
+    result = airflow_runner.run("zendrive_stats_daily", "2026-05-02", dags_folder=dags, env=env)
+
+    assert result.task_states() == {"pull": "failed"}, result.output
+    assert [r.status for r in zendrive_emulator.requests] == [503, 400]
+    text = result.all_text()  # the task log files, the command's output and the whole metadata DB
+    for _, decode in ENCODINGS.values():
+        assert shows_fragment(text, secret, decode) is None

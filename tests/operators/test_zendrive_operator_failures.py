@@ -180,7 +180,8 @@ def test_postgres_failure_mid_upsert_leaves_the_table_as_it_was_and_a_rerun_fill
 def test_file_failures_leave_no_partial_file_and_no_temp_file(
     airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, tmp_path: Path
 ) -> None:
-    # file_only: the final name is a non-empty directory, so the rename of the finished temp file fails.
+    # file_only: the final name is a non-empty directory: refused before the API call (it used to be found
+    # only when the rename of the finished temp file failed).
     blocked = tmp_path / "blocked"
     (blocked / "usage.csv").mkdir(parents=True)
     (blocked / "usage.csv" / "keep.txt").write_text("pre-existing content\n")
@@ -201,10 +202,10 @@ def test_file_failures_leave_no_partial_file_and_no_temp_file(
     result = airflow_runner.run("zendrive_fail_file", None, dags_folder=DAGS, env=env)
     assert result.state == "failed", result.output[-3000:]
     assert result.task_states() == {"file_only": "failed", "file_and_table": "failed"}
-    assert "IsADirectoryError" in result.output
+    assert "is a folder; name the file to write" in result.output
     assert "injected failure" in result.output
 
-    # The rename failed: what was at the final path is untouched, and the temp file is gone.
+    # What was at the final path is untouched, and no temp file was left.
     assert sorted(p.name for p in blocked.rglob("*")) == ["keep.txt", "usage.csv"]
     assert (blocked / "usage.csv" / "keep.txt").read_text() == "pre-existing content\n"
     assert list(tmp_path.rglob(".*.tmp")) == []
