@@ -12,6 +12,8 @@ UV := $(BIN)/python -m uv
 # `apache-airflow>=X.Y` must be the floor's minor (tests/test_packaging.py checks it).
 AIRFLOW_FLOOR := 3.1.8
 AIRFLOW_LATEST := 3.3.2
+# `make install-check INSTALL_CHECK_AIRFLOW="3.1.8 3.2.2 3.3.2"` checks any releases with pins in constraints/.
+INSTALL_CHECK_AIRFLOW ?= $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
 # Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
@@ -53,7 +55,7 @@ dist: $(STAMP)
 
 # The wheel with only its declared dependencies, in a fresh venv per Airflow release, under a real deployment.
 install-check: dist
-	PYTHON=$(PYTHON) scripts/install_check.sh $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
+	PYTHON=$(PYTHON) scripts/install_check.sh $(INSTALL_CHECK_AIRFLOW)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

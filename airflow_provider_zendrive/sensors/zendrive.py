@@ -117,16 +117,22 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             if retry_after > self.poke_interval:
                 self._wait_out_rate_limit(retry_after, exc.message)
             else:
-                self.log.warning("%s Poking again in %.1f s.", exc.message, self.poke_interval)
+                self.log.warning("%s %s", exc.message, self._next_step())
             return False
         except _FINAL_ERRORS as exc:
             raise AirflowFailException(exc.message) from exc
         if not active:
             self.log.info(
-                "The ZenDRIVE service is not active (403: suspended or cancelled); poking again in %.1f s.",
-                self.poke_interval,
+                "The ZenDRIVE service is not active (403: suspended or cancelled); %s",
+                self._next_step().lower(),
             )
         return active
+
+    def _next_step(self) -> str:
+        """What happens after a poke that did not find the service active, for the log."""
+        if self.deferrable:
+            return f"Deferring to the triggerer, which polls every {self.poke_interval:.1f} s."
+        return f"Poking again in {self.poke_interval:.1f} s."
 
     def _wait_out_rate_limit(self, retry_after: float, message: str) -> None:
         """

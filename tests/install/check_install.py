@@ -29,6 +29,7 @@ import json
 import os
 import pkgutil
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -394,11 +395,17 @@ def main() -> int:
     """Run every check; the exit status is the number of failures (capped)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
     parser.add_argument("--airflow", required=True, help="the Airflow version this venv must have")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="on failure, copy the deployment's files (logs, DBs) here"
+    )
     args = parser.parse_args()
     checks = Checks(f"Airflow {args.airflow}")
     check_package(checks, args.airflow)
     with tempfile.TemporaryDirectory(prefix="zendrive-install-check-") as root:
         check_deployment(checks, Path(root))
+        if checks.failed and args.keep:  # everything the deployment wrote, for a post-mortem
+            shutil.copytree(root, args.keep, dirs_exist_ok=True)
+            print(f"The deployment's files are in {args.keep}", flush=True)
     print(
         f"install-check (Airflow {args.airflow}): {checks.passed} passed, {checks.failed} failed", flush=True
     )

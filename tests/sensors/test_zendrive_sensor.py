@@ -414,6 +414,22 @@ def test_the_trigger_the_sensor_defers_to_finds_the_service_active(
     assert statuses(zendrive_emulator) == [403, 403, 200]
 
 
+def test_deferrable_first_poke_says_it_defers_not_that_it_pokes_again(
+    zendrive_emulator: ZenDriveEmulator,
+    make_sensor: Callable[..., ZenDriveServiceActiveSensor],
+    logs: list[dict[str, Any]],
+) -> None:
+    zendrive_emulator.suspend(DEMO_ACCESS_KEY)
+    sensor = make_sensor(deferrable=True, poke_interval=5, timeout=3600)
+
+    with pytest.raises(TaskDeferred):
+        sensor.execute({})  # type: ignore[arg-type]
+
+    text = json.dumps(logs, default=str)
+    assert "deferring to the triggerer, which polls every 5.0 s" in text
+    assert "oking again" not in text
+
+
 # -- construction ----------------------------------------------------------------------------------------------
 
 
