@@ -45,6 +45,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The pure logic alone (windows, validation, redaction, settings, the exception tree): seconds, no TLS, no DAG runs.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
 test: lint typecheck pytest install-check
 
 # The artefacts users install, checked as PyPI would render them.

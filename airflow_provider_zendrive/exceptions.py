@@ -1,21 +1,26 @@
 """
-Exceptions raised by the ZenDRIVE provider.
+Exceptions raised by the ZenDRIVE provider, grouped by what the caller can do about them.
 
 Every error the provider raises on purpose is a :class:`ZenDriveError`, so one ``except`` clause catches them
-all. The tree, with the HTTP status each class stands for::
+all. :class:`ZenDriveTransientError` holds the errors that waiting may cure; **everything else is final**:
+retrying the same request cannot succeed, so the sensor fails at once, the trigger fires an error event and
+the retry policy fails the task. A new class is final unless it derives from ``ZenDriveTransientError``. The
+tree, with the HTTP status each class stands for::
 
     AirflowException
-     └── ZenDriveError                      base class; .status_code is None or the HTTP status
+     └── ZenDriveError                      base class, final; .status_code is None or the HTTP status
+          ├── ZenDriveTransientError        waiting may help: poll again, retry later
+          │    ├── ZenDriveRateLimitError   429 still returned after the retries; .retry_after
+          │    └── ZenDriveUnavailableError 5xx, timeouts and connection errors after the retries
           ├── ZenDriveInputError            bad input caught before any request (also a ValueError)
           ├── ZenDriveAuthError             401: the access key / secret key pair was rejected
-          ├── ZenDriveServiceInactiveError  403: the service is suspended or cancelled
+          ├── ZenDriveServiceInactiveError  403: the service is suspended or cancelled (final for a pull;
+          │                                 the sensor's and trigger's "not yet")
           ├── ZenDriveRequestError          400, 404, 405, 3xx and other 4xx; .server_message
-          ├── ZenDriveRateLimitError        429 still returned after the retries; .retry_after
-          ├── ZenDriveUnavailableError      5xx, timeouts and connection errors after the retries
-          ├── ZenDriveTLSError              the server's certificate failed verification (never retried)
-          └── ZenDriveResponseError         a 200 whose body is not the documented JSON
+          ├── ZenDriveTLSError              the server's certificate failed verification
+          └── ZenDriveResponseError         a 200 whose body is not the documented JSON, or is too large
 
-No message, ``str()`` or ``repr()`` of these exceptions ever contains the secret key: the hook redacts any
+No message, ``str()`` or ``repr()`` of these exceptions ever contains the secret key: the provider redacts any
 server text it copies into a message and never chains a transport exception that holds the request body.
 """
 
@@ -32,6 +37,7 @@ __all__ = [
     "ZenDriveResponseError",
     "ZenDriveServiceInactiveError",
     "ZenDriveTLSError",
+    "ZenDriveTransientError",
     "ZenDriveUnavailableError",
 ]
 
@@ -62,6 +68,10 @@ def _rebuild(cls: type[ZenDriveError], message: str, state: dict[str, object]) -
     return error
 
 
+class ZenDriveTransientError(ZenDriveError):
+    """An error that waiting may cure: the rate limit or a temporarily unavailable API."""
+
+
 class ZenDriveInputError(ZenDriveError, ValueError):
     """Invalid dates, window or connection settings, found before anything was sent."""
 
@@ -82,7 +92,7 @@ class ZenDriveRequestError(ZenDriveError):
         self.server_message = server_message
 
 
-class ZenDriveRateLimitError(ZenDriveError):
+class ZenDriveRateLimitError(ZenDriveTransientError):
     """The per-key rate limit (429) still applied after every retry; ``retry_after`` is in seconds."""
 
     def __init__(
@@ -92,7 +102,7 @@ class ZenDriveRateLimitError(ZenDriveError):
         self.retry_after = retry_after
 
 
-class ZenDriveUnavailableError(ZenDriveError):
+class ZenDriveUnavailableError(ZenDriveTransientError):
     """The API stayed unavailable (5xx, timeout or connection error) after every retry."""
 
 

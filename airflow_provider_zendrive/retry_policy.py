@@ -13,8 +13,10 @@ Exception                                               Decision
 ``ZenDriveInputError`` (bad dates, format, connection)  fail now
 ``ZenDriveServiceInactiveError`` (403)                  fail now; wait with ZenDriveServiceActiveSensor
 ``ZenDriveTLSError`` (certificate not trusted)          fail now: fix the connection's ``verify``
+any other ``ZenDriveError`` that is not transient        fail now (a new error class is final by default)
 ``ZenDriveRateLimitError`` (429)                        retry after ``Retry-After``, at most ``max_retry_delay``
-anything else (5xx, timeouts, database errors, ...)     the task's own ``retries`` / ``retry_delay``
+``ZenDriveUnavailableError`` (5xx, timeouts)            the task's own ``retries`` / ``retry_delay``
+anything else (database, storage errors, ...)           the task's own ``retries`` / ``retry_delay``
 ======================================================  ===============================================
 
 A retry still counts against the task's ``retries``: with ``retries=0`` nothing is retried. A ``Retry-After``
@@ -31,29 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
-from airflow_provider_zendrive.exceptions import (
-    ZenDriveAuthError,
-    ZenDriveInputError,
-    ZenDriveRateLimitError,
-    ZenDriveRequestError,
-    ZenDriveResponseError,
-    ZenDriveServiceInactiveError,
-    ZenDriveTLSError,
-)
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveRateLimitError, ZenDriveTransientError
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
 __all__ = ["DEFAULT_RETRY_AFTER_CAP", "ZenDriveRetryPolicy", "retry_after_cap"]
-
-_FAIL_AT_ONCE: tuple[type[BaseException], ...] = (
-    ZenDriveAuthError,
-    ZenDriveRequestError,
-    ZenDriveResponseError,
-    ZenDriveInputError,
-    ZenDriveServiceInactiveError,
-    ZenDriveTLSError,
-)
 
 
 #: The longest wait a ``Retry-After`` can schedule when the task sets no ``max_retry_delay``.
@@ -87,7 +72,7 @@ class ZenDriveRetryPolicy(RetryPolicy):
         :param max_tries: the most tries the task has.
         :param context: the task context (unused).
         """
-        if isinstance(exception, _FAIL_AT_ONCE):
+        if isinstance(exception, ZenDriveError) and not isinstance(exception, ZenDriveTransientError):
             return RetryDecision.fail(
                 f"{type(exception).__name__} is not retryable: retrying with the same input cannot succeed."
             )

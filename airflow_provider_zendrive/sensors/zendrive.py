@@ -18,15 +18,7 @@ from airflow_provider_zendrive._compat import (
     AirflowSkipException,
     conf,
 )
-from airflow_provider_zendrive.exceptions import (
-    ZenDriveAuthError,
-    ZenDriveInputError,
-    ZenDriveRateLimitError,
-    ZenDriveRequestError,
-    ZenDriveResponseError,
-    ZenDriveTLSError,
-    ZenDriveUnavailableError,
-)
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveInputError, ZenDriveTransientError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,17 +26,6 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
 __all__ = ["ZenDriveServiceActiveSensor"]
-
-#: Errors that waiting cannot fix: the sensor fails at once, without burning task retries.
-_FINAL_ERRORS = (
-    ZenDriveAuthError,
-    ZenDriveRequestError,
-    ZenDriveInputError,
-    ZenDriveResponseError,
-    ZenDriveTLSError,
-)
-#: Errors that may go away: the poke returns False after one WARNING.
-_TRANSIENT_ERRORS = (ZenDriveRateLimitError, ZenDriveUnavailableError)
 
 
 class ZenDriveServiceActiveSensor(BaseSensorOperator):
@@ -112,14 +93,14 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             return False
         try:
             active = self.hook.is_service_active()
-        except _TRANSIENT_ERRORS as exc:
+        except ZenDriveTransientError as exc:
             retry_after = getattr(exc, "retry_after", None) or 0.0
             if retry_after > self.poke_interval:
                 self._wait_out_rate_limit(retry_after, exc.message)
             else:
                 self.log.warning("%s %s", exc.message, self._next_step())
             return False
-        except _FINAL_ERRORS as exc:
+        except ZenDriveError as exc:  # final unless the tree says otherwise
             raise AirflowFailException(exc.message) from exc
         if not active:
             self.log.info(

@@ -31,7 +31,7 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveError,
     ZenDriveRateLimitError,
     ZenDriveServiceInactiveError,
-    ZenDriveUnavailableError,
+    ZenDriveTransientError,
 )
 from airflow_provider_zendrive.retry import Backoff
 from airflow_provider_zendrive.settings import ZenDriveSettings
@@ -94,7 +94,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
                 except ZenDriveRateLimitError as exc:
                     wait = max(self.poke_interval, exc.retry_after or 0.0)
                     self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
-                except ZenDriveUnavailableError as exc:
+                except ZenDriveTransientError as exc:
                     wait = self.poke_interval
                     self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
                 except ZenDriveError as exc:

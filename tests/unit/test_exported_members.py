@@ -1,0 +1,60 @@
+"""The public names, pinned (after httpx's tests/test_exported_members.py): a change here is an API change."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "airflow_provider_zendrive.hooks.zendrive": ["ZenDriveStatsHook"],
+    "airflow_provider_zendrive.operators.zendrive": [
+        "DASHBOARD_URL",
+        "ZenDriveDashboardLink",
+        "ZenDriveStatsOperator",
+        "file_asset",
+        "table_asset",
+        "table_asset_uri",
+    ],
+    "airflow_provider_zendrive.sensors.zendrive": ["ZenDriveServiceActiveSensor"],
+    "airflow_provider_zendrive.triggers.zendrive": ["ZenDriveServiceActiveTrigger"],
+    "airflow_provider_zendrive.exceptions": [
+        "ZenDriveAuthError",
+        "ZenDriveError",
+        "ZenDriveInputError",
+        "ZenDriveRateLimitError",
+        "ZenDriveRequestError",
+        "ZenDriveResponseError",
+        "ZenDriveServiceInactiveError",
+        "ZenDriveTLSError",
+        "ZenDriveTransientError",
+        "ZenDriveUnavailableError",
+    ],
+    "airflow_provider_zendrive.testing": [
+        "DEMO_ACCESS_KEY",
+        "DEMO_SECRET_KEY",
+        "DEMO_SERVICE_ID",
+        "ENDPOINT_PATH",
+        "Account",
+        "Fault",
+        "RecordedRequest",
+        "ZenDriveEmulator",
+        "usage_for_day",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_exported_members(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PUBLIC[module_name])
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+        member = getattr(module, name)
+        if callable(member):
+            assert member.__doc__, f"{module_name}.{name} has no docstring"
+
+
+def test_retry_policy_is_public_where_airflow_has_retry_policies() -> None:
+    module = pytest.importorskip("airflow_provider_zendrive.retry_policy")
+    assert sorted(module.__all__) == ["DEFAULT_RETRY_AFTER_CAP", "ZenDriveRetryPolicy", "retry_after_cap"]
