@@ -22,10 +22,11 @@ __all__ = [
     "MAX_WINDOW_DAYS",
     "DateLike",
     "DateWindow",
-    "resolve_window",
+    "choose_window",
     "shift",
     "to_utc_date",
     "utc_today",
+    "window_from_dates",
 ]
 
 #: The longest window, in days counted inclusively, that one request may ask for.
@@ -134,7 +135,7 @@ def to_utc_date(value: DateLike, name: str = "date") -> datetime.date:
     )
 
 
-def resolve_window(
+def window_from_dates(
     from_date: DateLike | None,
     to_date: DateLike | None,
     *,
@@ -182,3 +183,50 @@ def shift(day: datetime.date, days: int, name: str = "date") -> datetime.date:
         raise ZenDriveInputError(
             f"{name} {day.isoformat()} moved by {days} days leaves the calendar (0001-01-01..9999-12-31)."
         ) from None
+
+
+def choose_window(
+    *,
+    from_date: DateLike | None,
+    to_date: DateLike | None,
+    data_interval_start: datetime.datetime | None = None,
+    data_interval_end: datetime.datetime | None = None,
+    logical_date: datetime.datetime | None = None,
+    max_days: int = LONGEST_PULL_DAYS,
+) -> tuple[DateWindow | None, str]:
+    """
+    Which days a run pulls, and why: the one answer the operator uses.
+
+    1. Explicit bounds win (an empty string, e.g. a template that rendered to nothing, counts as not given).
+    2. A non-empty data interval ``[start, end)`` pulls ``start.date() .. (end - 1 day).date()``, at least
+       ``start``'s day.
+    3. An empty interval (Airflow 3's default ``CronTriggerTimetable``, e.g. ``@daily``) pulls the single UTC day
+       before the logical date.
+    4. A run without a logical date lets the API default apply (None: the last 30 days).
+
+    :return: the window (None: the API default) and the reason, for the log.
+    :raises ZenDriveInputError: on unparsable dates, ``from_date`` after ``to_date``, a window longer than
+        ``max_days``, or dates at the edge of the calendar.
+    """
+    from_date = _given(from_date)
+    to_date = _given(to_date)
+    if from_date is not None or to_date is not None:
+        return window_from_dates(from_date, to_date, max_days=max_days), "from the task's from_date / to_date"
+    start, end = data_interval_start, data_interval_end
+    if start is not None and end is not None and end > start:
+        first = to_utc_date(start, "data_interval_start")
+        last = max(first, to_utc_date(end - datetime.timedelta(days=1), "data_interval_end"))
+        return DateWindow(first, last), f"the run's data interval [{start.isoformat()}, {end.isoformat()})"
+    if logical_date is not None:
+        day = shift(to_utc_date(logical_date, "logical_date"), -1, "logical_date")
+        return DateWindow(day, day), (
+            f"the UTC day before the run's logical date {logical_date.isoformat()} (empty data interval)"
+        )
+    return None, "because the run has no logical date"
+
+
+def _given(value: DateLike | None) -> DateLike | None:
+    """A bound the user gave; a template that rendered to an empty string counts as not given."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value

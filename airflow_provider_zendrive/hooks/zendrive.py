@@ -15,7 +15,7 @@ from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceI
 from airflow_provider_zendrive.models import UsageStats, merge_stats
 from airflow_provider_zendrive.retry import Backoff
 from airflow_provider_zendrive.settings import ZenDriveSettings
-from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateLike, DateWindow, resolve_window
+from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateLike, DateWindow, window_from_dates
 
 if TYPE_CHECKING:
     import httpx
@@ -102,7 +102,7 @@ class ZenDriveStatsHook(BaseHook):
         :raises ZenDriveInputError: (a ``ValueError``) on unparsable dates, ``from_date > to_date`` or a window
             longer than ``max_pull_days``, before any request.
         """
-        window = resolve_window(from_date, to_date, max_days=max_pull_days)
+        window = window_from_dates(from_date, to_date, max_days=max_pull_days)
         chunks = window.chunks() if window is not None else [None]
         if len(chunks) > 1:
             self.log.info(

@@ -7,7 +7,6 @@ task runs, and nothing touches the network or a connection while a DAG is parsed
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,13 +15,7 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_zendrive._text import plural
 from airflow_provider_zendrive.rows import daily_rows, encode, resolve_format
-from airflow_provider_zendrive.windows import (
-    LONGEST_PULL_DAYS,
-    DateWindow,
-    resolve_window,
-    shift,
-    to_utc_date,
-)
+from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateWindow, choose_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -272,32 +265,20 @@ class ZenDriveStatsOperator(BaseOperator):
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """
-        Choose the window of this run, and say why.
+        Choose the window of this run, and say why (see :func:`~airflow_provider_zendrive.windows.choose_window`).
 
         :param context: the task context (data interval and logical date).
         :return: the window (None: the API default) and the reason, for the log.
         :raises ZenDriveInputError: on unparsable dates or ``from_date`` after ``to_date``.
         """
-        from_date = _given(self.from_date)
-        to_date = _given(self.to_date)
-        if from_date is not None or to_date is not None:
-            window = resolve_window(from_date, to_date, max_days=self.max_pull_days)
-            return window, "from the task's from_date / to_date"
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
-        if start is not None and end is not None and end > start:
-            first = to_utc_date(start, "data_interval_start")
-            last = max(first, to_utc_date(end - datetime.timedelta(days=1), "data_interval_end"))
-            return DateWindow(
-                first, last
-            ), f"the run's data interval [{start.isoformat()}, {end.isoformat()})"
-        logical_date = context.get("logical_date")
-        if logical_date is not None:
-            day = shift(to_utc_date(logical_date, "logical_date"), -1, "logical_date")
-            return DateWindow(day, day), (
-                f"the UTC day before the run's logical date {logical_date.isoformat()} (empty data interval)"
-            )
-        return None, "because the run has no logical date"
+        return choose_window(
+            from_date=self.from_date,
+            to_date=self.to_date,
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            logical_date=context.get("logical_date"),
+            max_days=self.max_pull_days,
+        )
 
     def _annotate_outlets(self, context: Context, stats: UsageStats, written: dict[str, int]) -> None:
         events = context.get("outlet_events")
@@ -307,13 +288,6 @@ class ZenDriveStatsOperator(BaseOperator):
             uri = getattr(outlet, "uri", None)
             if uri in written:
                 events[outlet].extra.update({"from": stats["from"], "to": stats["to"], "rows": written[uri]})
-
-
-def _given(value: DateLike | None) -> DateLike | None:
-    """A bound the user gave; a template that rendered to an empty string counts as not given."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
 
 
 def _literal(value: object) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError
 from airflow_provider_zendrive.models import MAX_COUNT, check_window, parse_stats
 from airflow_provider_zendrive.settings import MAX_TIMEOUT, _timeout, build_endpoint_url
-from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateWindow, resolve_window
+from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateWindow, window_from_dates
 
 TODAY = datetime.date(2026, 11, 25)
 
@@ -21,15 +21,15 @@ TODAY = datetime.date(2026, 11, 25)
 )
 def test_absurd_spans_are_refused_before_sending(from_date: str, to_date: str) -> None:
     with pytest.raises(ZenDriveInputError, match="max_pull_days") as refused:
-        resolve_window(from_date, to_date, today=TODAY)
+        window_from_dates(from_date, to_date, today=TODAY)
     assert "typo" in str(refused.value)
 
 
 def test_a_long_history_is_allowed_on_purpose() -> None:
-    window = resolve_window("1990-01-01", "2026-05-31", today=TODAY, max_days=20_000)
+    window = window_from_dates("1990-01-01", "2026-05-31", today=TODAY, max_days=20_000)
     assert window is not None
     assert len(window.chunks()) == 37
-    ten_years = resolve_window(TODAY - datetime.timedelta(days=LONGEST_PULL_DAYS - 1), TODAY, today=TODAY)
+    ten_years = window_from_dates(TODAY - datetime.timedelta(days=LONGEST_PULL_DAYS - 1), TODAY, today=TODAY)
     assert ten_years is not None
     assert len(ten_years.chunks()) == 10
 
@@ -40,7 +40,7 @@ def test_a_long_history_is_allowed_on_purpose() -> None:
 )
 def test_calendar_edges_never_overflow(from_date: str | None, to_date: str | None) -> None:
     try:
-        window = resolve_window(from_date, to_date, today=TODAY)
+        window = window_from_dates(from_date, to_date, today=TODAY)
     except ZenDriveInputError:
         return  # refused with a clear message: fine
     assert window is not None
