@@ -23,7 +23,12 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveUnavailableError,
 )
 from airflow_provider_zendrive.models import UsageStats, check_window, parse_stats
-from airflow_provider_zendrive.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
+from airflow_provider_zendrive.retry import (
+    RETRYABLE_STATUSES,
+    Backoff,
+    parse_retry_after,
+    retry_delay,
+)
 from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 
 if TYPE_CHECKING:
@@ -123,6 +128,9 @@ def error_for_response(
         return ZenDriveUnavailableError(
             f"ZenDRIVE is unavailable ({status}{said}) for {where}. It is usually transient; try again later.",
             status_code=status,
+            retry_after=parse_retry_after(headers.get("Retry-After"))
+            if status in RETRYABLE_STATUSES
+            else None,
         )
     hints = {
         400: "The request was refused; fix the input named in the server's message.",
@@ -195,12 +203,8 @@ class StatsCall:
             raise ZenDriveResponseError(
                 f"{self.settings.redact(problem)} Request: {self.where}.", status_code=status
             )
-        error = error_for_response(status, headers, body, self.settings, self.window)
-        retry_after = None
-        if status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(headers.get("Retry-After"))
         return self._retry_or_raise(
-            error, f"HTTP {status}", retry_after, retryable=status in RETRYABLE_STATUSES
+            error_for_response(status, headers, body, self.settings, self.window), f"HTTP {status}"
         )
 
     def failed(self, kind: TransportFailure, detail: str) -> float:
@@ -229,28 +233,26 @@ class StatsCall:
         error = ZenDriveUnavailableError(
             f"ZenDRIVE could not be reached ({kind}: {detail}) for {self.where}."
         )
-        return self._retry_or_raise(error, kind, None, retryable=True)
+        return self._retry_or_raise(error, kind)
 
     @property
     def where(self) -> str:
         """What was sent, for messages (see :func:`describe_request`)."""
         return describe_request(self.settings, self.window)
 
-    def _retry_or_raise(
-        self, error: ZenDriveError, what: str, retry_after: float | None, *, retryable: bool
-    ) -> float:
-        if not retryable:
-            raise error
-        if retry_after is not None and retry_after > self.backoff.max_retry_after:
-            raise error
-        if self.attempt >= self.max_retries:
-            if self.attempt:
+    def _retry_or_raise(self, error: ZenDriveError, what: str) -> float:
+        """Ask :func:`~airflow_provider_zendrive.retry.retry_delay`; log the retry, or raise ``error``."""
+        wait = retry_delay(error, self.attempt, self.max_retries, self.backoff)
+        if wait is None:
+            out_of_retries = (
+                retry_delay(error, 0, 1, self.backoff) is not None
+            )  # would retry, if one were left
+            if self.attempt and out_of_retries:
                 error.message += f" Gave up after {self.attempt + 1} attempts."
                 error.args = (error.message,)
             raise error
-        wait = float(self.backoff.delay(self.attempt, retry_after))
         self.attempt += 1
-        source = "Retry-After" if retry_after is not None else "backoff"
+        source = "Retry-After" if getattr(error, "retry_after", None) is not None else "backoff"
         self.log.warning(
             "ZenDRIVE answered %s; retry %d/%d in %.1f s (%s).",
             what,

@@ -69,7 +69,13 @@ def _rebuild(cls: type[ZenDriveError], message: str, state: dict[str, object]) -
 
 
 class ZenDriveTransientError(ZenDriveError):
-    """An error that waiting may cure: the rate limit or a temporarily unavailable API."""
+    """An error that waiting may cure: the rate limit or a temporarily unavailable API; ``retry_after`` in s."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
 
 
 class ZenDriveInputError(ZenDriveError, ValueError):
@@ -98,8 +104,7 @@ class ZenDriveRateLimitError(ZenDriveTransientError):
     def __init__(
         self, message: str, *, status_code: int | None = 429, retry_after: float | None = None
     ) -> None:
-        super().__init__(message, status_code=status_code)
-        self.retry_after = retry_after
+        super().__init__(message, status_code=status_code, retry_after=retry_after)
 
 
 class ZenDriveUnavailableError(ZenDriveTransientError):

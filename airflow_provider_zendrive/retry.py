@@ -19,8 +19,11 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
-__all__ = ["RETRYABLE_STATUSES", "Backoff", "parse_retry_after"]
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveTransientError
+
+__all__ = ["RETRYABLE_STATUSES", "Backoff", "parse_retry_after", "retry_delay", "worth_retrying"]
 
 #: HTTP statuses worth another try: the rate limit and transient server errors.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -88,3 +91,32 @@ class Backoff:
         if retry_after is not None:
             return retry_after + float(self.rng()) * self.base
         return float(self.rng()) * self.ceiling(attempt)
+
+
+def worth_retrying(error: ZenDriveError, backoff: Backoff) -> TypeGuard[ZenDriveTransientError]:
+    """
+    Whether another attempt in-process may succeed: a
+    :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` with a status in
+    :data:`RETRYABLE_STATUSES` (or none: a timeout, a connection error) and a ``Retry-After`` the hook is willing
+    to wait (``backoff.max_retry_after``; a longer one is left to the task's retry, not a worker slot).
+    """
+    if not isinstance(error, ZenDriveTransientError):
+        return False
+    if error.status_code is not None and error.status_code not in RETRYABLE_STATUSES:
+        return False
+    return error.retry_after is None or error.retry_after <= backoff.max_retry_after
+
+
+def retry_delay(error: ZenDriveError, attempt: int, max_retries: int, backoff: Backoff) -> float | None:
+    """
+    The one answer to "raise, or wait how long before sending again?" after a failed attempt.
+
+    :param error: the mapped error of the attempt.
+    :param attempt: how many retries were already made (0 after the first attempt).
+    :param max_retries: how many retries are allowed.
+    :param backoff: the backoff rules.
+    :return: the seconds to wait, or None to raise ``error`` (not :func:`worth_retrying`, or no retry left).
+    """
+    if not worth_retrying(error, backoff) or attempt >= max_retries:
+        return None
+    return float(backoff.delay(attempt, error.retry_after))
