@@ -68,20 +68,19 @@ async def amask_secret(secret: str) -> None:
     """
     Register a secret with Airflow's secrets masker from async code (the triggerer's event loop).
 
-    Airflow 3.3+ has the async ``amask_secret``. Before it, only the sync ``mask_secret`` exists, whose message
-    to a supervisor would block the loop: register the secret with this process's masker directly, which is
-    what masks the trigger's own log lines.
+    Airflow 3.3+ has the async ``amask_secret``. Before it, only the sync ``mask_secret`` exists, and how it
+    may be called from the loop matters: called directly it cannot reach the supervisor on 3.1 (the triggerer's
+    logs stay unmasked); from ``asyncio.to_thread`` it crashes 3.1's trigger runner ("Response read out of
+    order"); registering with this process's masker alone does not mask trigger logs either, which the
+    supervisor redacts. ``asgiref``'s ``sync_to_async`` (what Airflow's own triggerer uses, a dependency of
+    every Airflow 3) reaches the supervisor on 3.1 and 3.2.
     """
     try:
         from airflow.sdk.log import amask_secret as _amask_secret
     except ImportError:  # Airflow < 3.3
-        _local_masker().add_mask(secret)
+        from airflow.sdk.log import mask_secret
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(mask_secret)(secret)
         return
     await _amask_secret(secret)
-
-
-def _local_masker() -> Any:
-    """This process's secrets masker (where ``mask_secret`` of Airflow 3.1 and 3.2 registers it, too)."""
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
-
-    return _secrets_masker()
