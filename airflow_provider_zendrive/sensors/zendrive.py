@@ -140,7 +140,9 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
 
             self.defer(
                 trigger=ZenDriveServiceActiveTrigger(
-                    zendrive_conn_id=self.zendrive_conn_id, poke_interval=self.poke_interval
+                    zendrive_conn_id=self.zendrive_conn_id,
+                    poke_interval=self.poke_interval,
+                    first_poll_after=self.poke_interval,  # the poke just now was the first poll
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout),

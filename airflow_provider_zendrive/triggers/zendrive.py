@@ -54,20 +54,35 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     :param zendrive_conn_id: the Airflow connection to use.
     :param poke_interval: seconds to wait after every poll that did not find the service active.
+    :param first_poll_after: seconds to wait before the first poll. The sensor passes its ``poke_interval``: it
+        has just poked, so an immediate poll would spend a request on the answer it already has (and a trigger
+        that fires within a second or two of the deferral can meet an Airflow race, apache/airflow#71580).
     """
 
-    def __init__(self, zendrive_conn_id: str = "zendrive_default", poke_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        zendrive_conn_id: str = "zendrive_default",
+        poke_interval: float = 60.0,
+        first_poll_after: float = 0.0,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if not poke_interval > 0:
             raise ValueError(f"poke_interval must be a positive number of seconds, got {poke_interval!r}")
+        if not 0 <= first_poll_after < float("inf"):
+            raise ValueError(f"first_poll_after must be a number of seconds >= 0, got {first_poll_after!r}")
         self.zendrive_conn_id = zendrive_conn_id
         self.poke_interval = float(poke_interval)
+        self.first_poll_after = float(first_poll_after)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the classpath and the JSON-serialisable keyword arguments that rebuild this trigger."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"zendrive_conn_id": self.zendrive_conn_id, "poke_interval": self.poke_interval},
+            {
+                "zendrive_conn_id": self.zendrive_conn_id,
+                "poke_interval": self.poke_interval,
+                "first_poll_after": self.first_poll_after,
+            },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -84,6 +99,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         except (OSError, ValueError) as exc:
             yield _error(settings.redact(f"Cannot load the CA bundle {settings.verify!r}: {exc}"))
             return
+        await asyncio.sleep(self.first_poll_after)
         async with open_client(settings, context) as client:
             while True:
                 try:

@@ -307,7 +307,11 @@ def test_deferrable_defers_to_the_trigger_when_not_active(
 
     trigger = deferred.value.trigger
     assert isinstance(trigger, ZenDriveServiceActiveTrigger)
-    assert trigger.serialize()[1] == {"zendrive_conn_id": sensor.zendrive_conn_id, "poke_interval": 45.0}
+    assert trigger.serialize()[1] == {
+        "zendrive_conn_id": sensor.zendrive_conn_id,
+        "poke_interval": 45.0,
+        "first_poll_after": 45.0,  # the sensor just poked: the trigger polls one interval later
+    }
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == datetime.timedelta(hours=1)
     assert statuses(zendrive_emulator) == [403]  # one synchronous poke first

@@ -278,7 +278,7 @@ def test_serialize_then_construct_then_run(
     rebuilt = import_string(classpath)(**json.loads(json.dumps(kwargs)))
 
     assert classpath == CLASSPATH
-    assert kwargs == {"zendrive_conn_id": "zendrive_roundtrip", "poke_interval": 0.2}
+    assert kwargs == {"zendrive_conn_id": "zendrive_roundtrip", "poke_interval": 0.2, "first_poll_after": 0.0}
     assert rebuilt.serialize() == (classpath, kwargs)
     assert run_trigger(rebuilt) == [{"status": "active"}]
     assert [r.status for r in zendrive_emulator.requests] == [403, 200]
@@ -289,7 +289,11 @@ def test_serialization_survives_airflow_serde(zendrive_emulator: ZenDriveEmulato
 
     classpath, kwargs = ZenDriveServiceActiveTrigger("zendrive_default", 60).serialize()
 
-    assert deserialize(serialize(kwargs)) == {"zendrive_conn_id": "zendrive_default", "poke_interval": 60.0}
+    assert deserialize(serialize(kwargs)) == {
+        "zendrive_conn_id": "zendrive_default",
+        "poke_interval": 60.0,
+        "first_poll_after": 0.0,
+    }
     assert classpath == CLASSPATH
 
 

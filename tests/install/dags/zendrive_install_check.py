@@ -10,7 +10,7 @@ from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
 with DAG("zendrive_install_check", schedule=None, catchup=False, tags=["zendrive"]):
-    wait = ZenDriveServiceActiveSensor(task_id="wait_active", deferrable=True, poke_interval=2, timeout=300)
+    wait = ZenDriveServiceActiveSensor(task_id="wait_active", deferrable=True, poke_interval=5, timeout=300)
     pull = ZenDriveStatsOperator(
         task_id="pull",
         from_date="2026-05-01",
