@@ -149,7 +149,7 @@ def _redact_userinfo(text: str) -> str:
 
 def default_ca_bundle() -> str:
     """
-    The CA bundle that ``verify=True`` means: the one ``requests`` uses, so the hook and the trigger agree.
+    The CA bundle that ``verify=True`` means: what ``requests`` users expect, for the hook and the trigger alike.
 
     ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``, else certifi's bundle.
     """

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ssl import CERT_NONE
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_zendrive.api import TransportFailure
 from airflow_provider_zendrive.settings import default_ca_bundle
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "Failure",
     "Reply",
+    "client_options",
     "exchange",
     "open_client",
     "quiet_httpcore",
@@ -126,13 +127,18 @@ def open_client(settings: ZenDriveSettings, context: ssl.SSLContext) -> httpx.As
             settings.url,
         )
 
-    return httpx.AsyncClient(
-        headers={**settings.headers, "Accept-Encoding": "identity"},
-        timeout=settings.timeout,
-        verify=context,
-        follow_redirects=False,
-        trust_env=True,
-    )
+    return httpx.AsyncClient(**client_options(settings, context))
+
+
+def client_options(settings: ZenDriveSettings, context: ssl.SSLContext) -> dict[str, Any]:
+    """The ``httpx`` client options of every ZenDRIVE client, sync or async."""
+    return {
+        "headers": {**settings.headers, "Accept-Encoding": "identity"},
+        "timeout": settings.timeout,
+        "verify": context,
+        "follow_redirects": False,
+        "trust_env": True,  # proxies from the environment
+    }
 
 
 async def send(client: httpx.AsyncClient, settings: ZenDriveSettings, body: bytes) -> Reply | Failure:

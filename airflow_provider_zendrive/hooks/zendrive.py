@@ -67,16 +67,9 @@ class ZenDriveStatsHook(BaseHook):
         """
         import httpx
 
-        from airflow_provider_zendrive.transport import ssl_context
+        from airflow_provider_zendrive.transport import client_options, ssl_context
 
-        settings = self.settings
-        return httpx.Client(
-            headers={**settings.headers, "Accept-Encoding": "identity"},
-            timeout=settings.timeout,
-            verify=ssl_context(settings.verify),
-            follow_redirects=False,
-            trust_env=True,
-        )
+        return httpx.Client(**client_options(self.settings, ssl_context(self.settings.verify)))
 
     def get_stats(
         self,

@@ -751,3 +751,19 @@ def test_bad_endpoint_urls_fail_before_any_request(
 def test_endpoint_url_forms(set_connection: Callable[..., str], host, port, url):
     conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
     assert ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).settings.url == url
+
+
+def test_get_conn_is_a_client_configured_like_the_hooks_own(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+):
+    hook = make_hook()
+    with hook.get_conn() as client:
+        response = client.post(hook.settings.url, content=hook.settings.encode_body(None))
+        redirect = client.post(hook.settings.url.rstrip("/"), content=b"{}")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert redirect.status_code == 301  # never followed: it would drop the body
+    (sent, _) = zendrive_emulator.requests
+    assert sent.headers["User-Agent"].startswith("airflow-provider-zendrive/")
+    assert sent.headers["Accept-Encoding"] == "identity"
