@@ -401,9 +401,8 @@ def main() -> int:
         if checks.failed and args.keep:  # everything the deployment wrote, for a post-mortem
             shutil.copytree(root, args.keep, dirs_exist_ok=True)
             print(f"The deployment's files are in {args.keep}", flush=True)
-    print(
-        f"install-check (Airflow {args.airflow}): {checks.passed} passed, {checks.failed} failed", flush=True
-    )
+    print(f"Airflow {args.airflow}, the installed wheel:", flush=True)
+    print(f"install-check: {checks.passed} passed, {checks.failed} failed", flush=True)
     return 0 if checks.failed == 0 else 1
 
 
