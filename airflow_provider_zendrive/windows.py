@@ -192,7 +192,9 @@ def choose_window(
     data_interval_start: datetime.datetime | None = None,
     data_interval_end: datetime.datetime | None = None,
     logical_date: datetime.datetime | None = None,
+    lookback_days: int = 0,
     max_days: int = LONGEST_PULL_DAYS,
+    today: datetime.date | None = None,
 ) -> tuple[DateWindow | None, str]:
     """
     Which days a run pulls, and why: the one answer the operator uses.
@@ -204,15 +206,41 @@ def choose_window(
        before the logical date.
     4. A run without a logical date lets the API default apply (None: the last 30 days).
 
+    ``lookback_days`` then moves the start that many days earlier (the API default becomes its explicit
+    window, ``today - 30 days .. today``), so late-arriving numbers of the days before are read again; one
+    request still carries up to 366 days.
+
     :return: the window (None: the API default) and the reason, for the log.
     :raises ZenDriveInputError: on unparsable dates, ``from_date`` after ``to_date``, a window longer than
         ``max_days``, or dates at the edge of the calendar.
     """
+    window, why = _base_window(
+        from_date, to_date, data_interval_start, data_interval_end, logical_date, max_days
+    )
+    if lookback_days <= 0:
+        return window, why
+    if window is None:  # the API default, made explicit so that it can start earlier
+        end = today or utc_today()
+        window = DateWindow(shift(end, -DEFAULT_WINDOW_DAYS, "today"), end)
+        why = "the API default (the last 30 days)"
+    extended = window_from_dates(
+        shift(window.start, -lookback_days, "from"), window.end, today=today, max_days=max_days
+    )
+    return extended, f"{why}, started {lookback_days} days earlier (lookback_days) to re-read late numbers"
+
+
+def _base_window(
+    from_date: DateLike | None,
+    to_date: DateLike | None,
+    start: datetime.datetime | None,
+    end: datetime.datetime | None,
+    logical_date: datetime.datetime | None,
+    max_days: int,
+) -> tuple[DateWindow | None, str]:
     from_date = _given(from_date)
     to_date = _given(to_date)
     if from_date is not None or to_date is not None:
         return window_from_dates(from_date, to_date, max_days=max_days), "from the task's from_date / to_date"
-    start, end = data_interval_start, data_interval_end
     if start is not None and end is not None and end > start:
         first = to_utc_date(start, "data_interval_start")
         last = max(first, to_utc_date(end - datetime.timedelta(days=1), "data_interval_end"))

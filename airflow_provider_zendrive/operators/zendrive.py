@@ -138,6 +138,9 @@ class ZenDriveStatsOperator(BaseOperator):
     :param table: the table, ``[schema.]name`` (templated).
     :param create_table: create the table if it does not exist.
     :param fill_missing_days: write a zero row for each day the API omits (no traffic).
+    :param lookback_days: start the chosen window (explicit dates or the run's) this many days earlier, so the
+        days before are read again and late-arriving numbers corrected; still one request per 366 days
+        (templated; default 0).
     :param max_pull_days: the longest window accepted (default 3,660 days, ten requests); a longer one fails
         before any request, as it is usually a typo in a year. Raise it to load a longer history on purpose.
     """
@@ -149,6 +152,7 @@ class ZenDriveStatsOperator(BaseOperator):
         "output_path",
         "sql_conn_id",
         "table",
+        "lookback_days",
     )
     ui_color = "#1f6feb"
     ui_fgcolor = "#ffffff"
@@ -168,6 +172,7 @@ class ZenDriveStatsOperator(BaseOperator):
         create_table: bool = True,
         fill_missing_days: bool = True,
         max_pull_days: int = LONGEST_PULL_DAYS,
+        lookback_days: int | str = 0,
         **kwargs: Any,
     ) -> None:
         defaults = kwargs.get("default_args") or {}
@@ -199,6 +204,9 @@ class ZenDriveStatsOperator(BaseOperator):
         if isinstance(max_pull_days, bool) or not isinstance(max_pull_days, int) or max_pull_days < 1:
             raise ValueError(f"max_pull_days must be a positive number of days, got {max_pull_days!r}")
         self.max_pull_days = max_pull_days
+        if not isinstance(lookback_days, str):  # a template is checked once rendered
+            _lookback(lookback_days)
+        self.lookback_days = lookback_days
 
     @cached_property
     def hook(self) -> ZenDriveStatsHook:
@@ -277,6 +285,7 @@ class ZenDriveStatsOperator(BaseOperator):
             data_interval_start=context.get("data_interval_start"),
             data_interval_end=context.get("data_interval_end"),
             logical_date=context.get("logical_date"),
+            lookback_days=_lookback(self.lookback_days),
             max_days=self.max_pull_days,
         )
 
@@ -288,6 +297,16 @@ class ZenDriveStatsOperator(BaseOperator):
             uri = getattr(outlet, "uri", None)
             if uri in written:
                 events[outlet].extra.update({"from": stats["from"], "to": stats["to"], "rows": written[uri]})
+
+
+def _lookback(value: object) -> int:
+    """``lookback_days`` as given or rendered: a whole number of days, 0 or more."""
+    from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+    days = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ZenDriveInputError(f"lookback_days={value!r} must be a whole number of days, 0 or more.")
+    return days
 
 
 def _literal(value: object) -> bool:

@@ -499,6 +499,7 @@ def test_extra_link_and_template_fields() -> None:
         "output_path",
         "sql_conn_id",
         "table",
+        "lookback_days",
     )
 
 
@@ -545,3 +546,24 @@ def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) 
 
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM zendrive_daily_usage").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("lookback", [-1, "x", 1.5, True, "-2"])
+def test_a_bad_lookback_is_refused(
+    lookback: object, zendrive_emulator: ZenDriveEmulator, zendrive_conn: str
+) -> None:
+    op = make(from_date=MAY1, to_date=MAY7, lookback_days="{{ params.l }}")
+    op.lookback_days = lookback  # what the template rendered to
+    with pytest.raises(ZenDriveInputError, match="lookback_days"):
+        run(op)
+    assert zendrive_emulator.requests == []
+
+
+def test_lookback_rereads_the_days_before_in_one_request(
+    zendrive_emulator: ZenDriveEmulator, zendrive_conn: str
+) -> None:
+    stats = run(make(lookback_days="3"), logical_date=pendulum.datetime(2026, 5, 8))
+
+    assert (stats["from"], stats["to"]) == ("2026-05-04", "2026-05-07")
+    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-04", "2026-05-07")]
+    assert stats == zendrive_emulator.expected_stats(D(2026, 5, 4), D(2026, 5, 7))

@@ -54,3 +54,29 @@ def test_the_first_day_of_the_calendar_has_no_day_before() -> None:
     first = datetime.datetime(1, 1, 1, tzinfo=UTC)
     with pytest.raises(ZenDriveInputError, match="calendar"):
         choose_window(from_date=None, to_date=None, logical_date=first)
+
+
+def test_lookback_starts_the_chosen_window_earlier() -> None:
+    window, why = choose_window(
+        from_date=None,
+        to_date=None,
+        data_interval_start=at(2),
+        data_interval_end=at(2),
+        logical_date=at(2),
+        lookback_days=3,
+    )
+    assert window == DateWindow(D(2026, 4, 28), D(2026, 5, 1))
+    assert "lookback_days" in why
+    explicit, _ = choose_window(from_date="2026-05-10", to_date="2026-05-12", lookback_days=2)
+    assert explicit == DateWindow(D(2026, 5, 8), D(2026, 5, 12))
+
+
+def test_lookback_on_the_api_default_makes_it_explicit() -> None:
+    window, why = choose_window(from_date=None, to_date=None, lookback_days=5, today=D(2026, 5, 31))
+    assert window == DateWindow(D(2026, 4, 26), D(2026, 5, 31))
+    assert "API default" in why
+
+
+def test_lookback_counts_against_the_longest_pull() -> None:
+    with pytest.raises(ZenDriveInputError, match="max_pull_days"):
+        choose_window(from_date="2026-05-01", to_date="2026-05-01", lookback_days=400, max_days=366)
