@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
@@ -34,8 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_COLUMNS",
     "TABLE_COLUMNS",
+    "Revision",
+    "TableWrite",
     "check_table_target",
     "create_table_sql",
+    "describe_revision",
     "get_db_hook",
     "quote_table",
     "upsert_rows",
@@ -135,6 +139,34 @@ def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
     return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
 
 
+@dataclass(frozen=True)
+class Revision:
+    """
+    A row that already existed and whose counters the upsert changed.
+
+    :param service_id: the service.
+    :param date: the day, ``YYYY-MM-DD``.
+    :param changes: ``{counter: (old, new)}`` for each counter that changed (``fetched_at`` is not a counter).
+    """
+
+    service_id: int
+    date: str
+    changes: dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """
+    What one upsert did.
+
+    :param rows: the number of rows written (new or updated).
+    :param revisions: the rows that existed before with other counters, oldest first.
+    """
+
+    rows: int
+    revisions: list[Revision] = field(default_factory=list)
+
+
 def upsert_rows(
     hook: DbApiHook,
     table: str,
@@ -142,16 +174,17 @@ def upsert_rows(
     *,
     create_table: bool = True,
     fetched_at: datetime.datetime | None = None,
-) -> int:
+) -> TableWrite:
     """
-    Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked.
+    Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked, and report the
+    revisions: rows that existed with other counters. They are read in the same transaction, before the write.
 
     :param hook: the SQL hook from :func:`get_db_hook`.
     :param table: ``[schema.]name``.
     :param rows: rows from :func:`~airflow_provider_zendrive.rows.daily_rows`.
     :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
     :param fetched_at: the value of ``fetched_at`` (default: now, UTC).
-    :return: the number of rows written.
+    :return: the number of rows written and the revisions.
     """
     quote_format = hook.escape_word_format
     quoted = quote_table(table, quote_format)
@@ -160,7 +193,7 @@ def upsert_rows(
     fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]
     if not values and not create_table:
-        return 0
+        return TableWrite(0)
     sql = hook.dialect.generate_replace_sql(
         quoted,
         TABLE_COLUMNS,  # the "row" only sets the number of placeholders: one per column
@@ -176,6 +209,7 @@ def upsert_rows(
         try:
             if create_table:
                 cursor.execute(create_table_sql(quoted, quote_format))
+            revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
             if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
                 cursor.executemany(sql, values)
         finally:
@@ -188,7 +222,38 @@ def upsert_rows(
     finally:
         with contextlib.suppress(Exception):
             conn.close()
-    return len(values)
+    return TableWrite(len(values), revisions)
+
+
+def _revisions(
+    cursor: Any, quoted: str, quote_format: str, placeholder: str, rows: list[Row]
+) -> list[Revision]:
+    """Compare ``rows`` with what the table holds for their keys (one query per service)."""
+    counters = [name for name in COLUMNS if name not in KEY_COLUMNS]
+    service, date = (quote_format.format(name) for name in KEY_COLUMNS)
+    select = (
+        f"SELECT {date}, {', '.join(quote_format.format(name) for name in counters)} FROM {quoted} "  # noqa: S608
+        f"WHERE {service} = {placeholder} AND {date} >= {placeholder} AND {date} <= {placeholder}"
+    )
+    revisions = []
+    for service_id in sorted({int(row["service_id"]) for row in rows}):
+        mine = {str(row["date"]): row for row in rows if int(row["service_id"]) == service_id}
+        cursor.execute(select, (service_id, min(mine), max(mine)))
+        for record in cursor.fetchall():
+            row = mine.get(str(record[0])[:10])
+            if row is None:
+                continue
+            old = dict(zip(counters, (int(value) for value in record[1:]), strict=True))
+            changes = {name: (old[name], int(row[name])) for name in counters if old[name] != int(row[name])}
+            if changes:  # a new row, or one with the same counters, is not a revision
+                revisions.append(Revision(service_id, str(row["date"]), changes))
+    return sorted(revisions, key=lambda revision: (revision.date, revision.service_id))
+
+
+def describe_revision(revision: Revision) -> str:
+    """One log line for a revised day: the old and new value of each counter that changed."""
+    changes = "; ".join(f"{name} {old:,} -> {new:,}" for name, (old, new) in revision.changes.items())
+    return f"ZenDRIVE revised {revision.date} (service {revision.service_id}): {changes}."
 
 
 #: How long a SQLite writer waits for another writer's lock before giving up, in milliseconds.

@@ -248,7 +248,7 @@ class ZenDriveStatsOperator(BaseOperator):
             summary["bytes_sent"] / _GB,
             summary["bytes_received"] / _GB,
         )
-        written: dict[str, int] = {}
+        written: dict[str, dict[str, int]] = {}
         if self.output_path and fmt is not None:
             from airflow_provider_zendrive.sinks import write_atomically
 
@@ -256,18 +256,24 @@ class ZenDriveStatsOperator(BaseOperator):
             uri = write_atomically(self.output_path, data, conn_id=self.output_conn_id)
             count = len(rows) if fmt != "json" else len(stats["daily"])
             self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
-            written[uri] = count
+            written[uri] = {"rows": count}
         if db_hook is not None and self.sql_conn_id:
-            from airflow_provider_zendrive.tables import upsert_rows
+            from airflow_provider_zendrive.tables import describe_revision, upsert_rows
 
-            count = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
+            result = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
             self.log.info(
-                "Upserted %s into table %s (connection %r).",
-                plural(count, "row"),
+                "Upserted %s into table %s (connection %r); %s.",
+                plural(result.rows, "row"),
                 self.table,
                 self.sql_conn_id,
+                f"{plural(len(result.revisions), 'day')} revised" if result.revisions else "no day revised",
             )
-            written[table_asset_uri(self.sql_conn_id, self.table)] = count
+            for revision in result.revisions:
+                self.log.warning("%s", describe_revision(revision))
+            written[table_asset_uri(self.sql_conn_id, self.table)] = {
+                "rows": result.rows,
+                "revised": len(result.revisions),
+            }
         self._annotate_outlets(context, stats, written)
         return stats
 
@@ -289,14 +295,16 @@ class ZenDriveStatsOperator(BaseOperator):
             max_days=self.max_pull_days,
         )
 
-    def _annotate_outlets(self, context: Context, stats: UsageStats, written: dict[str, int]) -> None:
+    def _annotate_outlets(
+        self, context: Context, stats: UsageStats, written: dict[str, dict[str, int]]
+    ) -> None:
         events = context.get("outlet_events")
         if events is None:
             return
         for outlet in self.outlets:
             uri = getattr(outlet, "uri", None)
             if uri in written:
-                events[outlet].extra.update({"from": stats["from"], "to": stats["to"], "rows": written[uri]})
+                events[outlet].extra.update({"from": stats["from"], "to": stats["to"], **written[uri]})
 
 
 def _lookback(value: object) -> int:

@@ -132,7 +132,9 @@ def test_daily_billing_upserts_the_day_before_the_logical_date(
     assert sqlite_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
     assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-01", "2026-05-01")]
     assert result.xcom("pull_daily_usage") == zendrive_emulator.expected_stats(day, day)
-    assert asset_events(result) == [(ASSET_URI, {"from": "2026-05-01", "to": "2026-05-01", "rows": 1})]
+    assert asset_events(result) == [
+        (ASSET_URI, {"from": "2026-05-01", "to": "2026-05-01", "rows": 1, "revised": 0})
+    ]
     assert result.task_instance("pull_daily_usage")["pool"] == "zendrive_api"
     assert DEMO_SECRET_KEY not in result.all_text()
 

@@ -542,7 +542,7 @@ def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) 
     from airflow_provider_zendrive.tables import get_db_hook, upsert_rows
 
     conn_id, path = sqlite_conn
-    assert upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", [], create_table=True) == 0
+    assert upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", [], create_table=True).rows == 0
 
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM zendrive_daily_usage").fetchone() == (0,)

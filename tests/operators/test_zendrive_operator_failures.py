@@ -234,7 +234,7 @@ def test_file_and_table_outputs_emit_asset_events_with_the_window_and_row_counts
     assert result.state == "success", result.output[-3000:]
     extra = {"from": "2026-05-01", "to": "2026-05-10", "rows": 10}
     file_uri = f"file://{path}"
-    assert _asset_events(result) == {file_uri: [extra], TABLE_URI: [extra]}
+    assert _asset_events(result) == {file_uri: [extra], TABLE_URI: [{**extra, "revised": 0}]}
     with contextlib.closing(sqlite3.connect(result.home / "airflow.db")) as conn:
         assets = {uri for (uri,) in conn.execute("SELECT uri FROM asset")}
     assert {file_uri, TABLE_URI} <= assets
