@@ -10,20 +10,13 @@ from typing import Any
 
 import pendulum
 import pytest
+from zendrive_expected import DAILY_KEYS
 
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.tables import Revision, get_db_hook, upsert_rows
 from airflow_provider_zendrive.testing import ZenDriveEmulator
 
-COUNTERS = (
-    "total_requests",
-    "successful_requests",
-    "client_errors",
-    "auth_failures",
-    "bytes_sent",
-    "bytes_received",
-    "unique_ips",
-)
+COUNTERS = DAILY_KEYS[1:]  # every column of a daily row after its date
 
 
 def rows(days: range, bump: dict[int, int] | None = None) -> list[dict[str, Any]]:
