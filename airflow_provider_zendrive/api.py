@@ -28,6 +28,7 @@ from airflow_provider_zendrive.retry import (
     Backoff,
     parse_retry_after,
     retry_delay,
+    worth_retrying,
 )
 from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 
@@ -244,10 +245,7 @@ class StatsCall:
         """Ask :func:`~airflow_provider_zendrive.retry.retry_delay`; log the retry, or raise ``error``."""
         wait = retry_delay(error, self.attempt, self.max_retries, self.backoff)
         if wait is None:
-            out_of_retries = (
-                retry_delay(error, 0, 1, self.backoff) is not None
-            )  # would retry, if one were left
-            if self.attempt and out_of_retries:
+            if self.attempt and worth_retrying(error, self.backoff):  # out of retries, not a final error
                 error.message += f" Gave up after {self.attempt + 1} attempts."
                 error.args = (error.message,)
             raise error
