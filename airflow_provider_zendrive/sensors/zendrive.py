@@ -88,15 +88,13 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
 
         :raises AirflowFailException: on an error that waiting cannot fix, with the original message.
         """
-        left = self._not_before - time.monotonic()
-        if left > 0:  # still inside the server's Retry-After: sending now would only be refused again
+        if time.monotonic() < self._not_before:  # inside the server's Retry-After: it would only refuse again
             return False
         try:
             active = self.hook.is_service_active()
         except ZenDriveTransientError as exc:
-            retry_after = getattr(exc, "retry_after", None) or 0.0
-            if retry_after > self.poke_interval:
-                self._wait_out_rate_limit(retry_after, exc.message)
+            if exc.retry_after is not None and exc.retry_after > self.poke_interval:
+                self._wait_out_rate_limit(exc.retry_after, exc.message)
             else:
                 self.log.warning("%s %s", exc.message, self._next_step())
             return False
