@@ -6,7 +6,8 @@ from typing import Any
 
 from airflow_provider_zendrive import __version__
 
-# A literal, not an import of .api: Airflow calls this while its own exceptions module is still loading.
+# A literal, not an import of _client.settings.DEFAULT_ENDPOINT (tests/test_provider_info.py checks they agree):
+# Airflow calls this while its own exceptions module is still loading.
 _DOCUMENTED_ENDPOINT = "https://dashboard.clearstreamer.com/zendrive-api/cdn-stats/"
 
 

@@ -1,7 +1,7 @@
 """
 Table sink: upserting 366 x N daily rows (N services) into SQLite and PostgreSQL.
 
-Ours is :func:`airflow_provider_zendrive.tables.upsert_rows`, what ``ZenDriveStatsOperator`` runs for
+Ours is :func:`airflow_provider_zendrive._outputs.tables.upsert_rows`, what ``ZenDriveStatsOperator`` runs for
 ``sql_conn_id`` (``CREATE TABLE IF NOT EXISTS`` + one ``executemany`` of the dialect's upsert, one transaction).
 The baseline is common-sql's ``DbApiHook.insert_rows(table, rows, target_fields, replace=True)`` with its
 defaults (``commit_every=1000``; row by row on SQLite, ``executemany`` per 1000 rows on PostgreSQL, whose hook
@@ -37,7 +37,7 @@ FETCHED_AT = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 def make_rows(services: int) -> list[dict[str, Any]]:
     """366 daily rows for each of ``services`` services, as the operator builds them."""
-    from airflow_provider_zendrive.rows import daily_rows
+    from airflow_provider_zendrive._outputs.rows import daily_rows
     from airflow_provider_zendrive.testing._data import window_stats
 
     rows: list[dict[str, Any]] = []
@@ -47,14 +47,14 @@ def make_rows(services: int) -> list[dict[str, Any]]:
 
 
 def _ours(hook: Any, rows: list[dict[str, Any]]) -> None:
-    from airflow_provider_zendrive.tables import upsert_rows
+    from airflow_provider_zendrive._outputs.tables import upsert_rows
 
     upsert_rows(hook, TABLE, rows, create_table=True, fetched_at=FETCHED_AT)
 
 
 def _baseline(hook: Any, rows: list[dict[str, Any]]) -> None:
-    from airflow_provider_zendrive.rows import COLUMNS
-    from airflow_provider_zendrive.tables import KEY_COLUMNS, TABLE_COLUMNS
+    from airflow_provider_zendrive._outputs.rows import COLUMNS
+    from airflow_provider_zendrive._outputs.tables import KEY_COLUMNS, TABLE_COLUMNS
 
     fetched = FETCHED_AT.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]
@@ -65,7 +65,7 @@ def _baseline(hook: Any, rows: list[dict[str, Any]]) -> None:
 
 def _reset_table(hook: Any, prefill: list[dict[str, Any]] | None) -> None:
     """Drop and re-create the table off the clock; fill it with ``prefill`` for a rerun."""
-    from airflow_provider_zendrive.tables import create_table_sql, quote_table
+    from airflow_provider_zendrive._outputs.tables import create_table_sql, quote_table
 
     quoted = quote_table(TABLE, hook.escape_word_format)
     hook.run(
@@ -149,7 +149,7 @@ def run(quick: bool) -> list[Result]:
 
 
 def _measure_db(name: str, conn_id: str, detail: str, sizes: tuple[int, ...], repeats: int) -> list[Result]:
-    from airflow_provider_zendrive.tables import get_db_hook
+    from airflow_provider_zendrive._outputs.tables import get_db_hook
 
     hook = get_db_hook(conn_id)
     _time(hook, _ours, make_rows(1), rerun=False)  # warm up: imports, dialect, connection

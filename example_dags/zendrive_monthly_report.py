@@ -39,7 +39,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_zendrive.models import ADDITIVE_FIELDS
+from airflow_provider_zendrive._client.models import ADDITIVE_FIELDS
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 

@@ -30,9 +30,9 @@ DOCUMENTED_PARAMS = (
     "airflow_provider_zendrive.testing.Fault",
     "airflow_provider_zendrive.testing.Account",
     "airflow_provider_zendrive.testing.RecordedRequest",
-    "airflow_provider_zendrive.settings.ZenDriveSettings",
-    "airflow_provider_zendrive.api.StatsCall",
-    "airflow_provider_zendrive.retry.Backoff",
+    "airflow_provider_zendrive._client.settings.ZenDriveSettings",
+    "airflow_provider_zendrive._client.api.StatsCall",
+    "airflow_provider_zendrive._client.retry.Backoff",
 )
 
 

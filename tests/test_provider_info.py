@@ -13,8 +13,8 @@ import airflow
 import jsonschema
 
 from airflow_provider_zendrive import __version__
+from airflow_provider_zendrive._client.settings import DEFAULT_ENDPOINT
 from airflow_provider_zendrive.get_provider_info import get_provider_info
-from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 
 
 def test_provider_info_validates_against_airflows_schema():

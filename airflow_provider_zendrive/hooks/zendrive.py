@@ -9,18 +9,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_zendrive._client.api import StatsCall
+from airflow_provider_zendrive._client.models import DailyUsage, UsageStats, UsageSummary, merge_stats
+from airflow_provider_zendrive._client.retry import Backoff, Wait
+from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID, ZenDriveSettings
+from airflow_provider_zendrive._client.windows import (
+    LONGEST_PULL_DAYS,
+    DateLike,
+    DateWindow,
+    window_from_dates,
+)
 from airflow_provider_zendrive._text import plural
-from airflow_provider_zendrive.api import StatsCall
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
-from airflow_provider_zendrive.models import UsageStats, merge_stats
-from airflow_provider_zendrive.retry import Backoff
-from airflow_provider_zendrive.settings import ZenDriveSettings
-from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateLike, DateWindow, window_from_dates
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ZenDriveStatsHook"]
+# The response types are re-exported here, next to the hook that returns them.
+__all__ = ["DailyUsage", "UsageStats", "UsageSummary", "ZenDriveStatsHook"]
 
 
 class ZenDriveStatsHook(BaseHook):
@@ -33,15 +39,15 @@ class ZenDriveStatsHook(BaseHook):
     default true) and ``max_retries`` (default 6).
 
     Requests are POSTs over HTTPS only; redirects are never followed; each attempt ends within ``timeout``
-    seconds and reads at most 4 MiB (see :mod:`airflow_provider_zendrive.transport`). 429, 5xx, timeouts and
-    connection errors are retried in-process (see :mod:`airflow_provider_zendrive.retry`); other errors raise at
+    seconds and reads at most 4 MiB (see :mod:`airflow_provider_zendrive._client.transport`). 429, 5xx, timeouts and
+    connection errors are retried in-process (see :mod:`airflow_provider_zendrive._client.retry`); other errors raise at
     once.
 
     :param zendrive_conn_id: the Airflow connection to use.
     """
 
     conn_name_attr = "zendrive_conn_id"
-    default_conn_name = "zendrive_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "zendrive"
     hook_name = "ZenDRIVE"
 
@@ -63,11 +69,11 @@ class ZenDriveStatsHook(BaseHook):
     def get_conn(self) -> httpx.Client:
         """
         Return a new ``httpx.Client`` with the provider's headers, TLS settings and timeout, for ad-hoc calls;
-        the caller closes it. The hook itself sends through :mod:`airflow_provider_zendrive.transport`.
+        the caller closes it. The hook itself sends through :mod:`airflow_provider_zendrive._client.transport`.
         """
         import httpx
 
-        from airflow_provider_zendrive.transport import client_options, ssl_context
+        from airflow_provider_zendrive._client.transport import client_options, ssl_context
 
         return httpx.Client(**client_options(self.settings, ssl_context(self.settings.verify)))
 
@@ -149,7 +155,7 @@ class ZenDriveStatsHook(BaseHook):
 
     def _fetch(self, windows: Sequence[DateWindow | None]) -> list[UsageStats]:
         """POST each window in turn over one client (one TLS connection), each with its retries."""
-        from airflow_provider_zendrive.transport import open_client, run_sync, ssl_context
+        from airflow_provider_zendrive._client.transport import open_client, run_sync, ssl_context
 
         settings = self.settings
         context = ssl_context(settings.verify)
@@ -162,14 +168,14 @@ class ZenDriveStatsHook(BaseHook):
 
     async def _post(self, client: httpx.AsyncClient, window: DateWindow | None) -> UsageStats:
         """POST one window with retries: the transport sends, the core decides, this loop waits."""
-        from airflow_provider_zendrive.transport import exchange
+        from airflow_provider_zendrive._client.transport import exchange
 
         call = StatsCall(self.settings, window, backoff=self.backoff, log=self.log)
         while True:
             outcome = await exchange(client, call)
-            if not isinstance(outcome, float):
+            if not isinstance(outcome, Wait):
                 return outcome
-            self._sleep(outcome)  # this loop is the hook's own: nothing else waits on it
+            self._sleep(outcome.seconds)  # this loop is the hook's own: nothing else waits on it
 
 
 def _mask(secret: str) -> None:

@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
+from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
+from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWindow, choose_window
+from airflow_provider_zendrive._outputs.rows import daily_rows, encode, resolve_format
 from airflow_provider_zendrive._text import plural
-from airflow_provider_zendrive.rows import daily_rows, encode, resolve_format
-from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateWindow, choose_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
     from airflow.sdk.definitions.retry_policy import RetryPolicy
     from airflow.sdk.types import TaskInstanceKey
 
+    from airflow_provider_zendrive._client.models import UsageStats
+    from airflow_provider_zendrive._client.windows import DateLike
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
-    from airflow_provider_zendrive.models import UsageStats
-    from airflow_provider_zendrive.windows import DateLike
 
 __all__ = [
     "DASHBOARD_URL",
@@ -70,7 +71,7 @@ def file_asset(output_path: str) -> Asset:
     """
     from airflow.sdk import Asset
 
-    from airflow_provider_zendrive.sinks import output_uri
+    from airflow_provider_zendrive._outputs.files import output_uri
 
     uri = output_uri(output_path)
     return Asset(name=uri, uri=uri)
@@ -114,7 +115,7 @@ class ZenDriveStatsOperator(BaseOperator):
     stats dict. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
 
     **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
-    transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive.tables`.
+    transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive._outputs.tables`.
     With both outputs the file is written first, then the table: if the table write fails, the new (complete)
     file stays, the table is unchanged, the task fails and no asset event is emitted; a retry rewrites both.
 
@@ -161,7 +162,7 @@ class ZenDriveStatsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        zendrive_conn_id: str = "zendrive_default",
+        zendrive_conn_id: str = DEFAULT_CONN_ID,
         from_date: DateLike | None = None,
         to_date: DateLike | None = None,
         output_path: str | None = None,
@@ -188,7 +189,7 @@ class ZenDriveStatsOperator(BaseOperator):
         if output_format is not None:
             resolve_format("", output_format)
         if _literal(output_path):
-            from airflow_provider_zendrive.sinks import refuse_relative
+            from airflow_provider_zendrive._outputs.files import refuse_relative
 
             refuse_relative(str(output_path))
         self.zendrive_conn_id = zendrive_conn_id
@@ -220,13 +221,13 @@ class ZenDriveStatsOperator(BaseOperator):
         window, why = self.resolve_window(context)
         fmt = None
         if self.output_path:
-            from airflow_provider_zendrive.sinks import check_output_path
+            from airflow_provider_zendrive._outputs.files import check_output_path
 
             fmt = resolve_format(self.output_path, self.output_format)
             check_output_path(self.output_path, conn_id=self.output_conn_id)
         db_hook = None
         if self.sql_conn_id:
-            from airflow_provider_zendrive.tables import check_table_target, get_db_hook
+            from airflow_provider_zendrive._outputs.tables import check_table_target, get_db_hook
 
             db_hook = get_db_hook(self.sql_conn_id)
             check_table_target(db_hook, self.table)
@@ -250,7 +251,7 @@ class ZenDriveStatsOperator(BaseOperator):
         )
         written: dict[str, dict[str, int]] = {}
         if self.output_path and fmt is not None:
-            from airflow_provider_zendrive.sinks import write_atomically
+            from airflow_provider_zendrive._outputs.files import write_atomically
 
             data = encode(fmt, stats, rows)
             uri = write_atomically(self.output_path, data, conn_id=self.output_conn_id)
@@ -258,7 +259,7 @@ class ZenDriveStatsOperator(BaseOperator):
             self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
             written[uri] = {"rows": count}
         if db_hook is not None and self.sql_conn_id:
-            from airflow_provider_zendrive.tables import describe_revision, upsert_rows
+            from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
 
             result = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
             self.log.info(
@@ -279,7 +280,7 @@ class ZenDriveStatsOperator(BaseOperator):
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """
-        Choose the window of this run, and say why (see :func:`~airflow_provider_zendrive.windows.choose_window`).
+        Choose the window of this run, and say why (see :func:`~airflow_provider_zendrive._client.windows.choose_window`).
 
         :param context: the task context (data interval and logical date).
         :return: the window (None: the API default) and the reason, for the log.

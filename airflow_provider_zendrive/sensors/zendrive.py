@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_zendrive._client.retry import poll_again_after
+from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
 from airflow_provider_zendrive._compat import (
     AirflowFailException,
     AirflowRescheduleException,
     AirflowSkipException,
     conf,
 )
-from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveInputError, ZenDriveTransientError
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveInputError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,7 +64,7 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        zendrive_conn_id: str = "zendrive_default",
+        zendrive_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: timedelta | float = 60,
         **kwargs: Any,
@@ -92,14 +94,15 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             return False
         try:
             active = self.hook.is_service_active()
-        except ZenDriveTransientError as exc:
-            if exc.retry_after is not None and exc.retry_after > self.poke_interval:
-                self._wait_out_rate_limit(exc.retry_after, exc.message)
+        except ZenDriveError as exc:
+            wait = poll_again_after(exc, self.poke_interval)
+            if wait is None:  # final unless the tree says otherwise
+                raise AirflowFailException(exc.message) from exc
+            if wait > self.poke_interval:
+                self._wait_out_rate_limit(wait, exc.message)
             else:
                 self.log.warning("%s %s", exc.message, self._next_step())
             return False
-        except ZenDriveError as exc:  # final unless the tree says otherwise
-            raise AirflowFailException(exc.message) from exc
         if not active:
             self.log.info(
                 "The ZenDRIVE service is not active (403: suspended or cancelled); %s",

@@ -12,7 +12,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_zendrive.models import DailyUsage, UsageStats, UsageSummary
+    from airflow_provider_zendrive._client.models import DailyUsage, UsageStats, UsageSummary
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
@@ -114,7 +114,7 @@ def window_stats(
     :param to_date: the last day of the window (inclusive).
     :param new: a brand-new service: zeroed totals and an empty ``daily`` list.
     """
-    from airflow_provider_zendrive.models import success_rate
+    from airflow_provider_zendrive._client.models import success_rate
 
     daily: list[DailyUsage] = []
     if not new:

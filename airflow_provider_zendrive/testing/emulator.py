@@ -55,7 +55,7 @@ from airflow_provider_zendrive.testing._types import Account, Fault, RecordedReq
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from airflow_provider_zendrive.models import UsageStats
+    from airflow_provider_zendrive._client.models import UsageStats
     from airflow_provider_zendrive.testing._server import EmulatorServer, Incoming
 
 __all__ = ["RetryAfterStyle", "ZenDriveEmulator"]

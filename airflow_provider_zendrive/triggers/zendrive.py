@@ -2,13 +2,14 @@
 The trigger behind the deferrable :class:`~airflow_provider_zendrive.sensors.zendrive.ZenDriveServiceActiveSensor`.
 
 It polls the usage-statistics endpoint from the triggerer's event loop and shares everything with the sync hook:
-:class:`~airflow_provider_zendrive.settings.ZenDriveSettings` reads and validates the connection (HTTPS only,
-TLS verification, timeout, secret redaction), :mod:`~airflow_provider_zendrive.transport` sends (``httpx``, a
+:class:`~airflow_provider_zendrive._client.settings.ZenDriveSettings` reads and validates the connection (HTTPS only,
+TLS verification, timeout, secret redaction), :mod:`~airflow_provider_zendrive._client.transport` sends (``httpx``, a
 dependency of every Airflow 3 task SDK; every attempt bounded in time and size) and
-:class:`~airflow_provider_zendrive.api.StatsCall` maps each answer to a result or an error.
+:class:`~airflow_provider_zendrive._client.api.StatsCall` maps each answer to a result or an error.
 
 Every outcome that is not "active yet" waits ``poke_interval`` before the next poll (at least ``Retry-After`` on
-a 429), so a suspended service costs one request per interval, never a hot loop:
+a 429), so a suspended service costs one request per interval, never a hot loop. The sensor's poke asks the same
+:func:`~airflow_provider_zendrive._client.retry.poll_again_after`:
 
 * 200: yields ``{"status": "active"}``;
 * 403 (service not active): logs at INFO, sleeps ``poke_interval``;
@@ -26,16 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_zendrive.api import StatsCall
-from airflow_provider_zendrive.exceptions import (
-    ZenDriveError,
-    ZenDriveRateLimitError,
-    ZenDriveServiceInactiveError,
-    ZenDriveTransientError,
-)
-from airflow_provider_zendrive.retry import Backoff
-from airflow_provider_zendrive.settings import ZenDriveSettings
-from airflow_provider_zendrive.windows import DateWindow
+from airflow_provider_zendrive._client.api import StatsCall
+from airflow_provider_zendrive._client.retry import Backoff, Wait, poll_again_after
+from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID, ZenDriveSettings
+from airflow_provider_zendrive._client.windows import DateWindow
+from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 
 if TYPE_CHECKING:
     import httpx
@@ -61,7 +57,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     def __init__(
         self,
-        zendrive_conn_id: str = "zendrive_default",
+        zendrive_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 60.0,
         first_poll_after: float = 0.0,
     ) -> None:
@@ -87,7 +83,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until active or a final error; yield one event."""
-        from airflow_provider_zendrive.transport import open_client, ssl_context
+        from airflow_provider_zendrive._client.transport import open_client, ssl_context
 
         try:
             settings = await self._settings()
@@ -104,18 +100,17 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
             while True:
                 try:
                     await self._poll(client, settings)
-                except ZenDriveServiceInactiveError:
-                    wait = self.poke_interval
-                    self.log.info("The ZenDRIVE service is not active (403); polling again in %.1f s.", wait)
-                except ZenDriveRateLimitError as exc:
-                    wait = max(self.poke_interval, exc.retry_after or 0.0)
-                    self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
-                except ZenDriveTransientError as exc:
-                    wait = self.poke_interval
-                    self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
                 except ZenDriveError as exc:
-                    yield _error(settings.redact(exc.message))
-                    return
+                    wait = poll_again_after(exc, self.poke_interval)
+                    if wait is None:  # final: waiting cannot fix it
+                        yield _error(settings.redact(exc.message))
+                        return
+                    if isinstance(exc, ZenDriveServiceInactiveError):
+                        self.log.info(
+                            "The ZenDRIVE service is not active (403); polling again in %.1f s.", wait
+                        )
+                    else:
+                        self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
                 else:
                     self.log.info("The ZenDRIVE service is active.")
                     yield TriggerEvent({"status": "active"})  # type: ignore[no-untyped-call]
@@ -144,12 +139,18 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         Send one request for today's one-day window (UTC), like the hook's ``is_service_active``, through the
         hook's own transport (bounded by the connection's ``timeout``).
 
-        :raises ZenDriveError: the core's mapped error for anything but a 200.
+        One attempt per poll: the poll loop does the waiting, so the core's in-process retries are off, and a
+        retryable outcome is raised as its error for :func:`~airflow_provider_zendrive._client.retry.poll_again_after`
+        to decide, like any other.
+
+        :raises ZenDriveError: the core's mapped error for anything but a valid 200.
         """
-        from airflow_provider_zendrive.transport import exchange
+        from airflow_provider_zendrive._client.transport import exchange
 
         call = StatsCall(settings, DateWindow.today(), backoff=Backoff(), log=self.log, max_retries=0)
-        await exchange(client, call)  # max_retries=0: anything but a valid 200 raises
+        outcome = await exchange(client, call)
+        if isinstance(outcome, Wait):
+            raise outcome.error
 
 
 def _error(message: str) -> TriggerEvent:

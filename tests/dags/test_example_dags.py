@@ -64,7 +64,7 @@ def warehouse(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 def fill_warehouse(path: Path, service_id: int, first: datetime.date, last: datetime.date) -> None:
     """What zendrive_daily_billing leaves after a backfill of the window, in the package's own schema."""
-    from airflow_provider_zendrive.tables import create_table_sql
+    from airflow_provider_zendrive._outputs.tables import create_table_sql
 
     with sqlite3.connect(path) as conn:
         conn.execute(create_table_sql(f'"{TABLE}"'))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from airflow_provider_zendrive._client.transport import MAX_BODY_BYTES
 from airflow_provider_zendrive.exceptions import (
     ZenDriveRequestError,
     ZenDriveResponseError,
@@ -16,7 +17,6 @@ from airflow_provider_zendrive.exceptions import (
 )
 from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 from airflow_provider_zendrive.testing import Fault, ZenDriveEmulator
-from airflow_provider_zendrive.transport import MAX_BODY_BYTES
 from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
 
 MakeHook = Callable[..., ZenDriveStatsHook]

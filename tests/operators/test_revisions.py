@@ -12,8 +12,8 @@ import pendulum
 import pytest
 from zendrive_expected import DAILY_KEYS
 
+from airflow_provider_zendrive._outputs.tables import Revision, get_db_hook, upsert_rows
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
-from airflow_provider_zendrive.tables import Revision, get_db_hook, upsert_rows
 from airflow_provider_zendrive.testing import ZenDriveEmulator
 
 COUNTERS = DAILY_KEYS[1:]  # every column of a daily row after its date

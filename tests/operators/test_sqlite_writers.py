@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zendrive.tables import get_db_hook, upsert_rows
+from airflow_provider_zendrive._outputs.tables import get_db_hook, upsert_rows
 
 WRITERS = 6
 WRITES = 12

@@ -539,7 +539,7 @@ def test_secret_never_leaves(
 
 def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) -> None:
     # fill_missing_days=False and a day without traffic give no rows; downstream queries still need the table.
-    from airflow_provider_zendrive.tables import get_db_hook, upsert_rows
+    from airflow_provider_zendrive._outputs.tables import get_db_hook, upsert_rows
 
     conn_id, path = sqlite_conn
     assert upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", [], create_table=True).rows == 0

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from zendrive_expected import sqlite_rows, truth_tuples
 
-from airflow_provider_zendrive.tables import create_table_sql
+from airflow_provider_zendrive._outputs.tables import create_table_sql
 
 if TYPE_CHECKING:
     from airflow_runner import AirflowRunner, DagRunResult

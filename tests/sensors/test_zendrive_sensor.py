@@ -484,5 +484,5 @@ def test_importing_loads_no_http_library(module: str) -> None:
     assert f"airflow_provider_zendrive.{module}.zendrive" in imported
     # httpx comes with airflow.sdk's own sensor base; the provider's transport must not load at parse time.
     assert not {name for name in imported if name.split(".")[0] in {"aiohttp", "requests"}}
-    assert "airflow_provider_zendrive.transport" not in imported
+    assert "airflow_provider_zendrive._client.transport" not in imported
     assert "airflow_provider_zendrive.hooks.zendrive" not in imported

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from zendrive_expected import ADDITIVE, DAILY_KEYS, percent
 
-from airflow_provider_zendrive.models import parse_stats
+from airflow_provider_zendrive._client.models import parse_stats
 from airflow_provider_zendrive.testing import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,

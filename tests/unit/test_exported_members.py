@@ -7,7 +7,12 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "airflow_provider_zendrive.hooks.zendrive": ["ZenDriveStatsHook"],
+    "airflow_provider_zendrive.hooks.zendrive": [
+        "DailyUsage",
+        "UsageStats",
+        "UsageSummary",
+        "ZenDriveStatsHook",
+    ],
     "airflow_provider_zendrive.operators.zendrive": [
         "DASHBOARD_URL",
         "ZenDriveDashboardLink",
@@ -58,3 +63,30 @@ def test_exported_members(module_name: str) -> None:
 def test_retry_policy_is_public_where_airflow_has_retry_policies() -> None:
     module = pytest.importorskip("airflow_provider_zendrive.retry_policy")
     assert sorted(module.__all__) == ["DEFAULT_RETRY_AFTER_CAP", "ZenDriveRetryPolicy", "retry_after_cap"]
+
+
+def test_the_package_root_holds_only_public_modules_and_marked_internals() -> None:
+    import pkgutil
+
+    import airflow_provider_zendrive
+
+    names = {info.name for info in pkgutil.iter_modules(airflow_provider_zendrive.__path__)}
+    public = {
+        "exceptions",
+        "get_provider_info",
+        "hooks",
+        "operators",
+        "retry_policy",
+        "sensors",
+        "testing",
+        "triggers",
+    }
+    assert {name for name in names if not name.startswith("_")} == public
+    assert {name for name in names if name.startswith("_")} == {"_client", "_compat", "_outputs", "_text"}
+
+
+def test_one_default_connection_id() -> None:
+    from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
+    from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+
+    assert ZenDriveStatsHook.default_conn_name == DEFAULT_CONN_ID == "zendrive_default"

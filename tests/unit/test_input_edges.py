@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from airflow_provider_zendrive._client.models import MAX_COUNT, check_window, parse_stats
+from airflow_provider_zendrive._client.settings import MAX_TIMEOUT, _timeout, build_endpoint_url
+from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWindow, window_from_dates
 from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError
-from airflow_provider_zendrive.models import MAX_COUNT, check_window, parse_stats
-from airflow_provider_zendrive.settings import MAX_TIMEOUT, _timeout, build_endpoint_url
-from airflow_provider_zendrive.windows import LONGEST_PULL_DAYS, DateWindow, window_from_dates
 
 TODAY = datetime.date(2026, 11, 25)
 

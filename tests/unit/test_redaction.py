@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from airflow_provider_zendrive.redaction import FRAGMENT, REDACTED, WITHHELD, leaks, redact
+from airflow_provider_zendrive._client.redaction import FRAGMENT, REDACTED, WITHHELD, leaks, redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY"
 

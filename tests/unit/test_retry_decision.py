@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_zendrive._client.retry import Backoff, poll_again_after, retry_delay
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveError,
     ZenDriveRateLimitError,
+    ZenDriveRequestError,
     ZenDriveResponseError,
+    ZenDriveServiceInactiveError,
+    ZenDriveTLSError,
     ZenDriveUnavailableError,
 )
-from airflow_provider_zendrive.retry import Backoff, retry_delay
 
 BACKOFF = Backoff(rng=lambda: 0.5)
 
@@ -32,4 +35,27 @@ BACKOFF = Backoff(rng=lambda: 0.5)
     ],
 )
 def test_retry_delay(error: ZenDriveError, attempt: int, expected: float | None) -> None:
-    assert retry_delay(error, attempt, 6, BACKOFF) == expected
+    wait = retry_delay(error, attempt, 6, BACKOFF)
+    assert (None if wait is None else wait.seconds) == expected
+    if wait is not None:
+        assert wait.error is error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ZenDriveServiceInactiveError("403", status_code=403), 5.0),  # what a poller waits for
+        (ZenDriveRateLimitError("429", retry_after=2.0), 5.0),  # shorter than the interval
+        (ZenDriveRateLimitError("429", retry_after=30.0), 30.0),  # polling earlier would be refused again
+        (ZenDriveRateLimitError("429"), 5.0),
+        (ZenDriveUnavailableError("501", status_code=501), 5.0),  # not retried in-process, but worth a poll
+        (ZenDriveUnavailableError("timeout"), 5.0),
+        (ZenDriveAuthError("401", status_code=401), None),
+        (ZenDriveRequestError("400", status_code=400), None),
+        (ZenDriveTLSError("tls"), None),
+        (ZenDriveResponseError("bad"), None),
+        (ZenDriveError("a future class"), None),  # final unless it says otherwise
+    ],
+)
+def test_poll_again_after(error: ZenDriveError, expected: float | None) -> None:
+    assert poll_again_after(error, 5.0) == expected

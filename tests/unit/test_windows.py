@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
+from airflow_provider_zendrive._client.windows import DateWindow, choose_window
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
-from airflow_provider_zendrive.windows import DateWindow, choose_window
 
 UTC = datetime.UTC
 D = datetime.date

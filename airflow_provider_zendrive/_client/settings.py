@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zendrive import __version__
+from airflow_provider_zendrive._client.redaction import REDACTED, redact
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
-from airflow_provider_zendrive.redaction import REDACTED, redact
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_provider_zendrive.windows import DateWindow
+    from airflow_provider_zendrive._client.windows import DateWindow
 
 __all__ = [
+    "DEFAULT_CONN_ID",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_PATH",
     "USER_AGENT",
@@ -33,6 +34,9 @@ __all__ = [
     "build_endpoint_url",
     "default_ca_bundle",
 ]
+
+#: The connection id the hook, operator, sensor and trigger use when none is given.
+DEFAULT_CONN_ID = "zendrive_default"
 
 ENDPOINT_PATH = "/zendrive-api/cdn-stats/"
 #: The documented endpoint, used when a connection leaves the host empty.
@@ -183,7 +187,7 @@ class ZenDriveSettings:
     timeout: float = DEFAULT_TIMEOUT
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
-    conn_id: str = "zendrive_default"
+    conn_id: str = DEFAULT_CONN_ID
 
     @classmethod
     def from_connection(cls, conn: Connection, *, extra: Mapping[str, Any] | None = None) -> ZenDriveSettings:
@@ -226,7 +230,7 @@ class ZenDriveSettings:
     def redact(self, text: str) -> str:
         """
         ``text`` safe to write anywhere: the secret's plain forms become ``***``, and a text that still shows a
-        fragment of it in any common encoding is withheld whole (see :mod:`airflow_provider_zendrive.redaction`).
+        fragment of it in any common encoding is withheld whole (see :mod:`airflow_provider_zendrive._client.redaction`).
         """
         return redact(text, self.secret_key)
 

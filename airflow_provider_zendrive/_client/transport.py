@@ -3,7 +3,7 @@ Moving bytes: one bounded HTTPS POST, the same for the sync hook and the async t
 
 Both send with an ``httpx.AsyncClient`` (``httpx`` comes with every Airflow 3 task SDK): the trigger from the
 triggerer's event loop, the hook from a private loop (:func:`run_sync`). So there is one transport, and
-:class:`~airflow_provider_zendrive.api.StatsCall` decides what each outcome means for both.
+:class:`~airflow_provider_zendrive._client.api.StatsCall` decides what each outcome means for both.
 
 Every attempt is bounded:
 
@@ -29,17 +29,18 @@ from dataclasses import dataclass
 from ssl import CERT_NONE
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_zendrive.api import TransportFailure
-from airflow_provider_zendrive.settings import default_ca_bundle
+from airflow_provider_zendrive._client.api import TransportFailure
+from airflow_provider_zendrive._client.settings import default_ca_bundle
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
 
-    from airflow_provider_zendrive.api import StatsCall
-    from airflow_provider_zendrive.models import UsageStats
-    from airflow_provider_zendrive.settings import ZenDriveSettings
+    from airflow_provider_zendrive._client.api import StatsCall
+    from airflow_provider_zendrive._client.models import UsageStats
+    from airflow_provider_zendrive._client.retry import Wait
+    from airflow_provider_zendrive._client.settings import ZenDriveSettings
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -92,7 +93,7 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
     """
     The TLS context for the connection's ``verify``.
 
-    True trusts what ``requests`` would (:func:`~airflow_provider_zendrive.settings.default_ca_bundle`: the
+    True trusts what ``requests`` would (:func:`~airflow_provider_zendrive._client.settings.default_ca_bundle`: the
     ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` variables, else certifi), False disables verification, a path is a
     CA bundle file or directory. Reads files: call it off the triggerer's event loop.
     """
@@ -164,10 +165,10 @@ async def send(client: httpx.AsyncClient, settings: ZenDriveSettings, body: byte
         return Failure(kind, f"{type(exc).__name__}: {exc}")
 
 
-async def exchange(client: httpx.AsyncClient, call: StatsCall) -> UsageStats | float:
+async def exchange(client: httpx.AsyncClient, call: StatsCall) -> UsageStats | Wait:
     """
-    Send the call's request once and let the core decide: the stats, the seconds to wait before another
-    attempt, or the final error (raised).
+    Send the call's request once and let the core decide: the stats, a
+    :class:`~airflow_provider_zendrive._client.retry.Wait` before another attempt, or the final error (raised).
     """
     outcome = await send(client, call.settings, call.body)
     # Decided outside any except block: no final error chains a transport exception (it holds the body).

@@ -21,9 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveTransientError
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveError,
+    ZenDriveServiceInactiveError,
+    ZenDriveTransientError,
+)
 
-__all__ = ["RETRYABLE_STATUSES", "Backoff", "parse_retry_after", "retry_delay", "worth_retrying"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Backoff",
+    "Wait",
+    "parse_retry_after",
+    "poll_again_after",
+    "retry_delay",
+    "worth_retrying",
+]
 
 #: HTTP statuses worth another try: the rate limit and transient server errors.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -57,6 +69,19 @@ def parse_retry_after(value: str | None, *, now: datetime.datetime | None = None
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """
+    The core's answer when an attempt failed but another may succeed: send again after ``seconds``.
+
+    :param seconds: how long to wait before the next attempt (jitter and ``Retry-After`` included).
+    :param error: what the failed attempt met, for the log line and for the caller's own decision.
+    """
+
+    seconds: float
+    error: ZenDriveTransientError
 
 
 @dataclass(frozen=True)
@@ -107,7 +132,7 @@ def worth_retrying(error: ZenDriveError, backoff: Backoff) -> TypeGuard[ZenDrive
     return error.retry_after is None or error.retry_after <= backoff.max_retry_after
 
 
-def retry_delay(error: ZenDriveError, attempt: int, max_retries: int, backoff: Backoff) -> float | None:
+def retry_delay(error: ZenDriveError, attempt: int, max_retries: int, backoff: Backoff) -> Wait | None:
     """
     The one answer to "raise, or wait how long before sending again?" after a failed attempt.
 
@@ -115,8 +140,26 @@ def retry_delay(error: ZenDriveError, attempt: int, max_retries: int, backoff: B
     :param attempt: how many retries were already made (0 after the first attempt).
     :param max_retries: how many retries are allowed.
     :param backoff: the backoff rules.
-    :return: the seconds to wait, or None to raise ``error`` (not :func:`worth_retrying`, or no retry left).
+    :return: how long to wait, or None to raise ``error`` (not :func:`worth_retrying`, or no retry left).
     """
     if not worth_retrying(error, backoff) or attempt >= max_retries:
         return None
-    return float(backoff.delay(attempt, error.retry_after))
+    return Wait(float(backoff.delay(attempt, error.retry_after)), error)
+
+
+def poll_again_after(error: ZenDriveError, poke_interval: float) -> float | None:
+    """
+    The one answer for a poller (the sensor's poke, the trigger's poll): after a poll that met ``error``, how
+    long to wait before polling again, or None when waiting cannot help.
+
+    * 403 (the service is not active): ``poke_interval``; that is what the poller waits for.
+    * A :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` (429, 5xx, timeouts, connection
+      errors): ``poke_interval``, or the server's ``Retry-After`` when that is longer (polling earlier would only
+      be refused again).
+    * Anything else is final (a future error class too, unless it derives from ``ZenDriveTransientError``).
+    """
+    if isinstance(error, ZenDriveServiceInactiveError):
+        return poke_interval
+    if isinstance(error, ZenDriveTransientError):
+        return max(poke_interval, error.retry_after or 0.0)
+    return None

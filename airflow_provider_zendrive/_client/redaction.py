@@ -9,7 +9,7 @@ shorter) in each view. :func:`redact` replaces the plain forms with ``***`` and,
 any view, withholds the whole text. Server text is worth echoing for diagnosis, but not at that price.
 
 Internal: the public entry point is :meth:`ZenDriveSettings.redact
-<airflow_provider_zendrive.settings.ZenDriveSettings.redact>`.
+<airflow_provider_zendrive._client.settings.ZenDriveSettings.redact>`.
 """
 
 from __future__ import annotations

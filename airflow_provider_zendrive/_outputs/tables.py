@@ -1,7 +1,7 @@
 """
 Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``, idempotently.
 
-* The table (default ``zendrive_daily_usage``) has the columns of :data:`~airflow_provider_zendrive.rows.COLUMNS`
+* The table (default ``zendrive_daily_usage``) has the columns of :data:`~airflow_provider_zendrive._outputs.rows.COLUMNS`
   plus ``fetched_at`` (UTC timestamp), primary key ``(service_id, date)``, and ``BIGINT`` counters: byte counts
   pass ``2**31`` every day.
 * Rows are upserted on the primary key with the statement the hook's common-sql dialect generates
@@ -24,13 +24,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_zendrive._outputs.rows import COLUMNS
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
-from airflow_provider_zendrive.rows import COLUMNS
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-    from airflow_provider_zendrive.rows import Row
+    from airflow_provider_zendrive._outputs.rows import Row
 
 __all__ = [
     "KEY_COLUMNS",
@@ -181,7 +181,7 @@ def upsert_rows(
 
     :param hook: the SQL hook from :func:`get_db_hook`.
     :param table: ``[schema.]name``.
-    :param rows: rows from :func:`~airflow_provider_zendrive.rows.daily_rows`.
+    :param rows: rows from :func:`~airflow_provider_zendrive._outputs.rows.daily_rows`.
     :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
     :param fetched_at: the value of ``fetched_at`` (default: now, UTC).
     :return: the number of rows written and the revisions.

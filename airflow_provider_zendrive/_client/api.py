@@ -2,7 +2,7 @@
 The transport-free core of the ZenDRIVE client, shared by the sync hook and the async trigger.
 
 It maps every response to a result or a :class:`~airflow_provider_zendrive.exceptions.ZenDriveError` and
-decides retries through :class:`StatsCall`. Moving bytes is left to :mod:`airflow_provider_zendrive.transport`,
+decides retries through :class:`StatsCall`. Moving bytes is left to :mod:`airflow_provider_zendrive._client.transport`,
 the same for the hook and the trigger. Nothing here imports an HTTP library.
 """
 
@@ -12,6 +12,16 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
+from airflow_provider_zendrive._client.models import UsageStats, check_window, parse_stats
+from airflow_provider_zendrive._client.retry import (
+    RETRYABLE_STATUSES,
+    Backoff,
+    Wait,
+    parse_retry_after,
+    retry_delay,
+    worth_retrying,
+)
+from airflow_provider_zendrive._client.settings import DEFAULT_ENDPOINT
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveError,
@@ -22,19 +32,10 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveTLSError,
     ZenDriveUnavailableError,
 )
-from airflow_provider_zendrive.models import UsageStats, check_window, parse_stats
-from airflow_provider_zendrive.retry import (
-    RETRYABLE_STATUSES,
-    Backoff,
-    parse_retry_after,
-    retry_delay,
-    worth_retrying,
-)
-from airflow_provider_zendrive.settings import DEFAULT_ENDPOINT
 
 if TYPE_CHECKING:
-    from airflow_provider_zendrive.settings import ZenDriveSettings
-    from airflow_provider_zendrive.windows import DateWindow
+    from airflow_provider_zendrive._client.settings import ZenDriveSettings
+    from airflow_provider_zendrive._client.windows import DateWindow
 
 __all__ = [
     "StatsCall",
@@ -158,7 +159,8 @@ class StatsCall:
     One logical POST with in-process retries, independent of the transport.
 
     The caller sends the request and reports what happened with :meth:`received` or :meth:`failed`;
-    each returns the parsed stats, or the seconds to wait before sending again, or raises the final error.
+    each returns the parsed stats, or a :class:`~airflow_provider_zendrive._client.retry.Wait` (send again after
+    that long), or raises the final error.
 
     :param settings: the validated settings.
     :param window: the window asked for (None: the API default).
@@ -188,9 +190,9 @@ class StatsCall:
         """The encoded request body."""
         return self.settings.encode_body(self.window)
 
-    def received(self, status: int, headers: Mapping[str, str], body: bytes) -> UsageStats | float:
+    def received(self, status: int, headers: Mapping[str, str], body: bytes) -> UsageStats | Wait:
         """
-        Handle a response: return the stats on 200, the seconds to wait before a retry, or raise.
+        Handle a response: return the stats on 200, a :class:`Wait` before a retry, or raise.
 
         :raises ZenDriveError: the mapped error when it is final.
         """
@@ -208,9 +210,9 @@ class StatsCall:
             error_for_response(status, headers, body, self.settings, self.window), f"HTTP {status}"
         )
 
-    def failed(self, kind: TransportFailure, detail: str) -> float:
+    def failed(self, kind: TransportFailure, detail: str) -> Wait:
         """
-        Handle a request that got no HTTP answer: return the seconds to wait before a retry, or raise.
+        Handle a request that got no HTTP answer: return a :class:`Wait` before a retry, or raise.
 
         :param kind: ``"timeout"`` and ``"connection error"`` are retried; ``"tls"`` (certificate verification
             failed) and ``"too large"`` (a body over the cap) are final.
@@ -241,8 +243,8 @@ class StatsCall:
         """What was sent, for messages (see :func:`describe_request`)."""
         return describe_request(self.settings, self.window)
 
-    def _retry_or_raise(self, error: ZenDriveError, what: str) -> float:
-        """Ask :func:`~airflow_provider_zendrive.retry.retry_delay`; log the retry, or raise ``error``."""
+    def _retry_or_raise(self, error: ZenDriveError, what: str) -> Wait:
+        """Ask :func:`~airflow_provider_zendrive._client.retry.retry_delay`; log the retry, or raise ``error``."""
         wait = retry_delay(error, self.attempt, self.max_retries, self.backoff)
         if wait is None:
             if self.attempt and worth_retrying(error, self.backoff):  # out of retries, not a final error
@@ -256,7 +258,7 @@ class StatsCall:
             what,
             self.attempt,
             self.max_retries,
-            wait,
+            wait.seconds,
             source,
         )
         return wait

@@ -13,12 +13,12 @@ import io
 import json
 from typing import TYPE_CHECKING, Literal
 
+from airflow_provider_zendrive._client.models import DAILY_FIELDS
+from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
-from airflow_provider_zendrive.models import DAILY_FIELDS
-from airflow_provider_zendrive.windows import DateWindow
 
 if TYPE_CHECKING:
-    from airflow_provider_zendrive.models import UsageStats
+    from airflow_provider_zendrive._client.models import UsageStats
 
 __all__ = [
     "COLUMNS",
@@ -77,7 +77,7 @@ def daily_rows(stats: UsageStats, *, fill_missing_days: bool = True) -> list[Row
     Flatten the ``daily`` list of a response into rows, oldest first.
 
     :param stats: the hook's result, whose ``daily`` the hook has checked to lie in ``from .. to``, oldest
-        first and once per day (:func:`~airflow_provider_zendrive.models.check_window`).
+        first and once per day (:func:`~airflow_provider_zendrive._client.models.check_window`).
     :param fill_missing_days: add a zero row for each day of ``from .. to`` that ``daily`` omits.
     """
     service_id = stats["service_id"]

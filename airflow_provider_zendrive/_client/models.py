@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from airflow_provider_zendrive._client.windows import ISO_DATE, MAX_WINDOW_DAYS
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveResponseError
-from airflow_provider_zendrive.windows import ISO_DATE, MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
-    from airflow_provider_zendrive.windows import DateWindow
+    from airflow_provider_zendrive._client.windows import DateWindow
 
 __all__ = [
     "ADDITIVE_FIELDS",
