@@ -1,28 +1,32 @@
 """
 The wire side of the emulator: threaded HTTP/1.1 servers and their request handler.
 
-The handler only moves bytes; what to answer is decided by :meth:`ZenDriveEmulator._answer`. TLS is wrapped
-per connection with the handshake done in the connection's own thread, so a slow or failing client never
-blocks the accept loop.
+The server only moves bytes: it is given one callable that turns an :class:`Incoming` request into an
+``Answer``, and it counts its own connections and time. TLS is wrapped per connection with the handshake done
+in the connection's own thread, so a slow or failing client never blocks the accept loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import socket
 import socketserver
 import ssl
 import sys
+import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_zendrive.testing._endpoint import Answer
-    from airflow_provider_zendrive.testing.emulator import ZenDriveEmulator
 
 __all__ = ["EmulatorServer", "Incoming"]
 
-_MAX_LINE = 65537
+#: Connection ids, unique across every server of the process (an emulator's two listeners share the count).
+_connection_ids = itertools.count(1)
 
 
 class Incoming:
@@ -41,7 +45,13 @@ class Incoming:
 
 
 class EmulatorServer(ThreadingHTTPServer):
-    """A threaded server bound to one emulator; ``ssl_context`` None makes it the plain-HTTP listener."""
+    """
+    A threaded HTTP/1.1 server that answers every request with ``answer``.
+
+    :param address: host and port to bind (port 0: any free port).
+    :param answer: what to send back for a request; called from the connection's thread.
+    :param ssl_context: the server's TLS context; None makes it a plain-HTTP listener.
+    """
 
     daemon_threads = True
     block_on_close = False
@@ -50,19 +60,58 @@ class EmulatorServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         *,
-        emulator: ZenDriveEmulator,
+        answer: Callable[[Incoming], Answer],
         ssl_context: ssl.SSLContext | None,
     ) -> None:
-        self.emulator = emulator
+        self.answer = answer
         self.ssl_context = ssl_context
+        #: Set by :meth:`close`: delayed and dripping answers stop waiting.
+        self.stopping = threading.Event()
+        #: Connections that completed the handshake since the last :meth:`reset_counters`.
+        self.connections = 0
+        #: Seconds spent deciding and writing answers (not waiting out delays) since :meth:`reset_counters`.
+        self.server_time = 0.0
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
-    @property
-    def secure(self) -> bool:
-        """Whether this is the HTTPS listener."""
-        return self.ssl_context is not None
+    def reset_counters(self) -> None:
+        """Start counting connections and server time from zero."""
+        with self._lock:
+            self.connections = 0
+            self.server_time = 0.0
+
+    def close(self) -> None:
+        """Stop accepting, stop waiting answers and cut the open keep-alive connections."""
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+        with self._lock:
+            open_sockets = list(self._open)
+        for sock in open_sockets:
+            with contextlib.suppress(
+                OSError
+            ):  # the raw socket's shutdown wakes up a handler blocked in a read
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def _opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.add(sock)
+
+    def _ready(self) -> int:
+        with self._lock:
+            self.connections += 1
+        return next(_connection_ids)
+
+    def _closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(sock)
+
+    def _spent(self, seconds: float) -> None:
+        with self._lock:
+            self.server_time += seconds
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup that can take seconds; skip it.
@@ -93,29 +142,27 @@ class _Handler(BaseHTTPRequestHandler):
     connection_id = 0
 
     def setup(self) -> None:
-        emulator = self.server.emulator
-        emulator._connection_opened(self.request)
+        self.server._opened(self.request)
         if isinstance(self.request, ssl.SSLSocket):
             try:
                 self.request.do_handshake()
             except BaseException:
-                emulator._connection_closed(self.request)  # finish() is not called when setup() fails
+                self.server._closed(self.request)  # finish() is not called when setup() fails
                 raise
-        self.connection_id = emulator._connection_ready(self.server.secure)
+        self.connection_id = self.server._ready()
         super().setup()
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.emulator._connection_closed(self.request)
+            self.server._closed(self.request)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: no line per request (and so never a secret) on stderr."""
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
-        emulator = self.server.emulator
         incoming = Incoming(
             method=self.command,
             path=self.path,
@@ -123,9 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=self._read_body(),
             connection_id=self.connection_id,
         )
-        answer = emulator._answer(incoming, secure=self.server.secure)
+        answer = self.server.answer(incoming)
         handling = time.perf_counter() - started
-        if answer.delay > 0 and emulator._stopping.wait(answer.delay):
+        if answer.delay > 0 and self.server.stopping.wait(answer.delay):
             self.close_connection = True
             return
         resumed = time.perf_counter()
@@ -145,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(answer.body)
             self.wfile.flush()
         finally:
-            emulator._add_server_time(handling + time.perf_counter() - resumed)
+            self.server._spent(handling + time.perf_counter() - resumed)
 
     def _drip(self, answer: Answer) -> None:
         """Send the whole response one byte every ``answer.drip`` seconds, until done, stopped or cut off."""
@@ -154,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
         head += [f"Content-Length: {len(answer.body)}", "", ""]
         data = "\r\n".join(head).encode("latin-1") + answer.body
         self.close_connection = True
-        stopping = self.server.emulator._stopping
+        stopping = self.server.stopping
         try:
             for index in range(len(data)):
                 self.wfile.write(data[index : index + 1])
@@ -167,15 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline(_MAX_LINE).split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(_MAX_LINE)
+        # Every client of the emulator sends a Content-Length (httpx does for a bytes body). A chunked body is
+        # not read: the request fails validation as an empty one and the connection is closed after it.
+        if "Transfer-Encoding" in self.headers:
+            self.close_connection = True
+            return b""
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""

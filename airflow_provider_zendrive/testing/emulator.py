@@ -15,13 +15,11 @@ or through the pytest fixtures ``zendrive_emulator`` / ``zendrive_emulator_sessi
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hmac
 import json
 import os
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
@@ -104,16 +102,12 @@ class ZenDriveEmulator:
         self._accounts: dict[str, Account] = {}
         self._faults: deque[Fault] = deque()
         self._buckets: dict[str, TokenBucket] = {}
-        self._open: set[socket.socket] = set()
-        self._next_connection_id = 0
-        self._stopping = threading.Event()
+        self._stopped_counts = (0, 0.0)
         self._servers: list[tuple[EmulatorServer, threading.Thread]] = []
         self._ca_path: str | None = None
         self._temp_dir: str | None = None
         self.requests: list[RecordedRequest] = []
         self.http_requests: list[RecordedRequest] = []
-        self.connections = 0
-        self.server_time = 0.0
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -134,10 +128,11 @@ class ZenDriveEmulator:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert_path, tls.key_path)
         self._ca_path = tls.ca_path
-        self._stopping.clear()
-        listeners = [EmulatorServer((self.host, self._wanted_port), emulator=self, ssl_context=context)]
+        listeners = [
+            EmulatorServer((self.host, self._wanted_port), answer=self._answer_https, ssl_context=context)
+        ]
         if self.plain_http:
-            listeners.append(EmulatorServer((self.host, 0), emulator=self, ssl_context=None))
+            listeners.append(EmulatorServer((self.host, 0), answer=self._answer_http, ssl_context=None))
         for server in listeners:
             thread = threading.Thread(
                 target=server.serve_forever,
@@ -153,17 +148,9 @@ class ZenDriveEmulator:
         """Stop serving, cut open keep-alive connections and remove the temporary certificates."""
         if not self._servers:
             return
-        self._stopping.set()
+        self._stopped_counts = (self.connections, self.server_time)  # still readable after stop()
         for server, _ in self._servers:
-            server.shutdown()
-            server.server_close()
-        with self._lock:
-            open_sockets = list(self._open)
-        for sock in open_sockets:
-            with contextlib.suppress(
-                OSError
-            ):  # the raw socket's shutdown wakes up a handler blocked in a read
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            server.close()
         for _, thread in self._servers:
             thread.join(timeout=1)
         self._servers.clear()
@@ -212,6 +199,21 @@ class ZenDriveEmulator:
         if self._ca_path is None or not self._servers:
             raise RuntimeError("The emulator is not running; call start() first")
         return self._ca_path
+
+    @property
+    def connections(self) -> int:
+        """TLS connections that completed the handshake since the start or the last :meth:`reset`."""
+        return self._server(0).connections if self._servers else self._stopped_counts[0]
+
+    @property
+    def server_time(self) -> float:
+        """
+        Seconds the emulator spent deciding and writing answers (delays and drips excluded) since the start or
+        the last :meth:`reset`, over both listeners: what benchmarks subtract to measure the client alone.
+        """
+        if not self._servers:
+            return self._stopped_counts[1]
+        return sum(server.server_time for server, _ in self._servers)
 
     def connection_uri(
         self,
@@ -344,8 +346,9 @@ class ZenDriveEmulator:
             self._buckets.clear()
             self.requests.clear()
             self.http_requests.clear()
-            self.connections = 0
-            self.server_time = 0.0
+            for server, _ in self._servers:
+                server.reset_counters()
+            self._stopped_counts = (0, 0.0)
             self._accounts = {DEMO_ACCESS_KEY: Account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_SERVICE_ID)}
             self.today, self.rate_limit, self.burst, self.retry_after = self._settings
 
@@ -363,6 +366,12 @@ class ZenDriveEmulator:
         return window_stats(account.service_id, from_date, to_date, new=account.new)
 
     # -- called by the handler threads -----------------------------------------------------------------------
+
+    def _answer_https(self, request: Incoming) -> Answer:
+        return self._answer(request, secure=True)
+
+    def _answer_http(self, request: Incoming) -> Answer:
+        return self._answer(request, secure=False)
 
     def _answer(self, request: Incoming, *, secure: bool) -> Answer:
         payload = parse_json(request.body)
@@ -433,25 +442,6 @@ class ZenDriveEmulator:
             return error_answer(400, window)
         stats = window_stats(account.service_id, *window, new=account.new)
         return Answer(200, body=json.dumps(stats).encode())
-
-    def _connection_opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.add(sock)
-
-    def _connection_ready(self, secure: bool) -> int:
-        with self._lock:
-            self._next_connection_id += 1
-            if secure:
-                self.connections += 1
-            return self._next_connection_id
-
-    def _connection_closed(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.discard(sock)
-
-    def _add_server_time(self, seconds: float) -> None:
-        with self._lock:
-            self.server_time += seconds
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
