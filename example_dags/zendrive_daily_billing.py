@@ -1,9 +1,17 @@
 """
 Daily billing: pull the ZenDRIVE usage of the day that just completed into a warehouse table.
 
-Every day at 00:00 UTC this DAG asks the ZenDRIVE usage-statistics API for the previous UTC day and upserts one
-row (requests, errors, bytes sent and received, unique IPs) into the table ``zendrive_daily_usage`` on the SQL
-connection ``zendrive_warehouse``, keyed by ``(service_id, date)``.
+Every day at 00:00 UTC this DAG asks the ZenDRIVE usage-statistics API for the previous UTC day, and the three
+days before it, and upserts one row per day (requests, errors, bytes sent and received, unique IPs) into the
+table ``zendrive_daily_usage`` on the SQL connection ``zendrive_warehouse``, keyed by ``(service_id, date)``.
+
+**Why three days of lookback.** A day's counters are not final at midnight: CDN and storage logs arrive late,
+and the API does not promise when a day is complete. With ``lookback_days=3`` every day is read again by the
+next three runs, so numbers that arrive up to three days late still reach the table; measured logs usually
+settle within one or two days, and three leaves a margin. It costs nothing in requests (still one request per
+run; a window may hold 366 days) and four small upserts instead of one. When a re-read changes a day that was
+already in the table, the task log has one WARNING line per revised day (old and new values), and the asset
+event's extra says ``"revised": N``.
 
 **What it needs**
 
@@ -17,12 +25,11 @@ connection ``zendrive_warehouse``, keyed by ``(service_id, date)``.
 The connection ids and the pool can be changed with the ``ZENDRIVE_CONN_ID``, ``ZENDRIVE_WAREHOUSE_CONN_ID``
 and ``ZENDRIVE_POOL`` environment variables, read when the DAG file is parsed.
 
-**Backfills.** Each run pulls exactly one day, derived from its logical date (``@daily`` runs at midnight UTC
-and pulls the day before), and the upsert replaces that day's row. Reruns and overlapping backfills are
-harmless, so a year of history is one command (the scheduler then runs the backfill, ``max_active_runs`` at a
-time)::
-
-    airflow backfill create --dag-id zendrive_daily_billing --from-date 2025-11-01 --to-date 2026-11-01
+**History.** Each run's window is derived from its logical date (``@daily`` runs at midnight UTC and pulls
+the day before, plus the lookback), and the upsert replaces those days' rows: reruns and overlapping runs are
+harmless. For months or years of history, trigger ``zendrive_history`` instead of a backfill: it loads any
+range into this same table from one task, in one request per 366 days, where a backfill makes one task run and
+one request per day.
 
 **Failures.** The operator retries rate limits (429, after ``Retry-After``) and server errors in-process.
 What still fails a try is retried with exponential backoff (waits of at least 1, 2, 4 and 8 minutes, plus
@@ -31,8 +38,8 @@ them.
 
 **Downstream.** The task updates the Asset ``ZENDRIVE_DAILY_USAGE``
 (``x-zendrive-table://zendrive_warehouse/zendrive_daily_usage``); schedule a DAG on it with
-``schedule=[ZENDRIVE_DAILY_USAGE]``. Each event's extra holds the ``from`` / ``to`` days and the number of
-``rows`` written.
+``schedule=[ZENDRIVE_DAILY_USAGE]``. Each event's extra holds the ``from`` / ``to`` days, the number of
+``rows`` written and of days ``revised``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
+#: Days before the run's day that are read again, so that late-arriving numbers are corrected (see above).
+LOOKBACK_DAYS = 3
 
 # [START zendrive_daily_usage_asset]
 #: The warehouse table, as an Asset: downstream DAGs can use ``schedule=[ZENDRIVE_DAILY_USAGE]``.
@@ -60,7 +69,7 @@ with DAG(
     description="Pull yesterday's ZenDRIVE usage into the warehouse table zendrive_daily_usage.",
     schedule="@daily",  # 00:00 UTC; each run pulls the UTC day before its logical date
     start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
-    catchup=False,  # history comes from `airflow backfill create` (see the docstring)
+    catchup=False,  # history comes from the zendrive_history DAG (see the docstring)
     max_active_runs=4,  # a backfill runs a few days at a time; the pool bounds the API calls
     default_args={
         "retries": 4,
@@ -76,6 +85,7 @@ with DAG(
         zendrive_conn_id=ZENDRIVE_CONN_ID,
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
+        lookback_days=LOOKBACK_DAYS,  # late data: re-read the three days before (see the docstring)
         pool=ZENDRIVE_POOL,
         outlets=[ZENDRIVE_DAILY_USAGE],
     )

@@ -5,8 +5,8 @@
 2. prepares an Airflow home under ``.demo/airflow`` (SQLite metadata DB, migrated once and reused);
 3. defines the connections through environment variables, ``zendrive_default`` (the emulator) and
    ``zendrive_warehouse`` (SQLite file ``.demo/warehouse.db``), and the pool ``zendrive_api``;
-4. runs ``airflow dags test zendrive_daily_billing`` for the last few logical dates (a small backfill: each run
-   pulls the UTC day before its logical date);
+4. runs ``airflow dags test zendrive_daily_billing`` for the last few logical dates (each run pulls the UTC day
+   before its logical date, and re-reads the three days before that for late-arriving numbers);
 5. prints the rows that landed in the warehouse table, and stops the emulator.
 
 Airflow's own output goes to ``.demo/demo.log``; it is shown only when something fails. The exit status is

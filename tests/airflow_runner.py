@@ -189,6 +189,7 @@ class AirflowRunner:
         *,
         dags_folder: Path | str,
         env: dict[str, str] | None = None,
+        conf: dict[str, Any] | None = None,
         timeout: float = 180,
     ) -> DagRunResult:
         """
@@ -198,6 +199,7 @@ class AirflowRunner:
         :param logical_date: ``YYYY-MM-DD`` or an ISO timestamp; None runs without one.
         :param dags_folder: a folder of DAG files, or a single DAG file.
         :param env: extra environment variables (``AIRFLOW_CONN_*``, paths the DAG reads, ...).
+        :param conf: the run's conf (``--conf``), e.g. the params of a manual run.
         :param timeout: seconds before the command is killed.
         """
         self.migrate()
@@ -213,6 +215,8 @@ class AirflowRunner:
         command = [str(_BIN / "airflow"), "dags", "test", dag_id]
         if logical_date is not None:
             command.append(logical_date)
+        if conf is not None:
+            command += ["--conf", json.dumps(conf)]
         started = time.monotonic()
         done = subprocess.run(
             command,

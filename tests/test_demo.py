@@ -44,10 +44,25 @@ def test_demo_runs_the_billing_dag_and_prints_the_rows_that_landed(tmp_path: Pat
     first, last = (datetime.date.fromisoformat(d) - datetime.timedelta(days=1) for d in found.groups())
     assert (last - first).days == 1
     warehouse = tmp_path / ".demo" / "warehouse.db"
+    # ... and the DAG's lookback re-reads the days before it.
+    lookback = datetime.timedelta(days=daily_billing_lookback())
+    assert sqlite_rows(warehouse) == truth_tuples(DEMO_SERVICE_ID, first - lookback, last)
+    # The printed table shows the days of the runs: service, date, requests (with thousands separators), ...
     expected = truth_tuples(DEMO_SERVICE_ID, first, last)
-    assert sqlite_rows(warehouse) == expected
-    # The printed table shows those rows: service, date, requests (with thousands separators), ...
     for row in expected:
         assert re.search(rf"\b{row[0]}\s+{row[1]}\s+{row[2]:,}\s", done.stdout), done.stdout
     assert str(warehouse) in done.stdout
     assert "Emulator stopped (2 API requests served)" in done.stdout
+
+
+def daily_billing_lookback() -> int:
+    """The example DAG's ``LOOKBACK_DAYS``, read from the file the demo runs."""
+    import ast
+
+    tree = ast.parse((ROOT / "example_dags" / "zendrive_daily_billing.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+            "LOOKBACK_DAYS"
+        ]:
+            return int(ast.literal_eval(node.value))
+    raise AssertionError("zendrive_daily_billing.py defines no LOOKBACK_DAYS")

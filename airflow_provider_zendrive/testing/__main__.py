@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--today", type=datetime.date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="fixed 'today'"
     )
+    parser.add_argument(
+        "--late-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="late data: the last N days before today (and today) are only partly counted (default: 0)",
+    )
     return parser
 
 
@@ -61,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         burst=args.burst,
         retry_after=retry_after,
+        late_days=args.late_days,
     )
     with emulator:
         print(f"ZenDRIVE usage-stats emulator: {emulator.url}")

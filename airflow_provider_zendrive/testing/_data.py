@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = [
     "ENDPOINT_PATH",
     "MAX_WINDOW_DAYS",
     "MESSAGES",
+    "partly_counted",
     "usage_for_day",
     "window_stats",
 ]
@@ -100,8 +102,42 @@ def usage_for_day(service_id: int, day: datetime.date) -> DailyUsage | None:
     }
 
 
+def partly_counted(usage: DailyUsage, fraction: float) -> DailyUsage:
+    """
+    Return a day's usage as it looks while its logs are still arriving: every counter at ``fraction`` of its
+    final value (rounded down), still consistent (``successful + client errors + auth failures == total``).
+
+    :param usage: the day's final usage (see :func:`usage_for_day`).
+    :param fraction: how much of the day is counted, in [0, 1].
+    """
+
+    def part(value: int) -> int:
+        return int(value * fraction)
+
+    total, errors, failures = (
+        part(usage["total_requests"]),
+        part(usage["client_errors"]),
+        part(usage["auth_failures"]),
+    )
+    return {
+        **usage,
+        "total_requests": total,
+        "successful_requests": total - errors - failures,
+        "client_errors": errors,
+        "auth_failures": failures,
+        "bytes_sent": part(usage["bytes_sent"]),
+        "bytes_received": part(usage["bytes_received"]),
+        "unique_ips": max(1, part(usage["unique_ips"])) if usage["unique_ips"] else 0,
+    }
+
+
 def window_stats(
-    service_id: int, from_date: datetime.date, to_date: datetime.date, *, new: bool = False
+    service_id: int,
+    from_date: datetime.date,
+    to_date: datetime.date,
+    *,
+    new: bool = False,
+    counted: Callable[[datetime.date], float] | None = None,
 ) -> UsageStats:
     """
     Return the successful response for a window, exactly as the emulator sends it (any length of window).
@@ -113,6 +149,8 @@ def window_stats(
     :param from_date: the first day of the window.
     :param to_date: the last day of the window (inclusive).
     :param new: a brand-new service: zeroed totals and an empty ``daily`` list.
+    :param counted: for late data, the fraction of a day's final numbers counted so far (1.0: final); None:
+        every day is final.
     """
     from airflow_provider_zendrive._client.models import success_rate
 
@@ -122,7 +160,8 @@ def window_stats(
         while day <= to_date:
             usage = usage_for_day(service_id, day)
             if usage is not None:
-                daily.append(usage)
+                fraction = 1.0 if counted is None else counted(day)
+                daily.append(usage if fraction >= 1.0 else partly_counted(usage, fraction))
             day += datetime.timedelta(days=1)
     total = sum(d["total_requests"] for d in daily)
     successful = sum(d["successful_requests"] for d in daily)

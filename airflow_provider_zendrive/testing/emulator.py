@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -71,6 +72,10 @@ class ZenDriveEmulator:
     :param retry_after: the ``Retry-After`` style of a 429: ``"seconds"`` (rounded up), ``"http-date"`` or
         None (no header).
     :param plain_http: also listen on a second port over plain HTTP, answering 400 "HTTPS is required".
+    :param late_days: late-arriving data: for this many days after a day ends, its numbers are still being
+        counted, and the API answers ``late_fraction`` of its final counters (so the last ``late_days`` days
+        before ``today``, and today, are partial). 0 (default): every day is final at once.
+    :param late_fraction: how much of a still-counted day the API reports, in (0, 1].
     :param cert_dir: where to write the CA and server certificate (default: a temporary directory removed on
         :meth:`stop`).
     """
@@ -86,16 +91,24 @@ class ZenDriveEmulator:
         retry_after: RetryAfterStyle | None = "seconds",
         plain_http: bool = True,
         cert_dir: str | os.PathLike[str] | None = None,
+        late_days: int = 0,
+        late_fraction: float = 0.5,
     ) -> None:
         if rate_limit is not None and rate_limit <= 0:
             raise ValueError(f"rate_limit must be positive or None, got {rate_limit!r}")
+        if late_days < 0:
+            raise ValueError(f"late_days must be >= 0, got {late_days!r}")
+        if not 0 < late_fraction <= 1:
+            raise ValueError(f"late_fraction must be in (0, 1], got {late_fraction!r}")
         self.host = host
         self.today = today
         self.rate_limit = rate_limit
         self.burst = burst
         self.retry_after: RetryAfterStyle | None = retry_after
         self.plain_http = plain_http
-        self._settings = (today, rate_limit, burst, retry_after)
+        self.late_days = late_days
+        self.late_fraction = late_fraction
+        self._settings = (today, rate_limit, burst, retry_after, late_days, late_fraction)
         self._wanted_port = port
         self._cert_dir = None if cert_dir is None else os.fspath(cert_dir)
         self._lock = threading.Lock()
@@ -350,20 +363,42 @@ class ZenDriveEmulator:
                 server.reset_counters()
             self._stopped_counts = (0, 0.0)
             self._accounts = {DEMO_ACCESS_KEY: Account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_SERVICE_ID)}
-            self.today, self.rate_limit, self.burst, self.retry_after = self._settings
+            (
+                self.today,
+                self.rate_limit,
+                self.burst,
+                self.retry_after,
+                self.late_days,
+                self.late_fraction,
+            ) = self._settings
 
     def expected_stats(
-        self, from_date: datetime.date, to_date: datetime.date, access_key: str = DEMO_ACCESS_KEY
+        self,
+        from_date: datetime.date,
+        to_date: datetime.date,
+        access_key: str = DEMO_ACCESS_KEY,
+        *,
+        final: bool = False,
     ) -> UsageStats:
         """
-        Return what one request for the window would get (for any window, even over 366 days).
+        Return what one request for the window would get now (for any window, even over 366 days).
 
         :param from_date: the first day.
         :param to_date: the last day (inclusive).
         :param access_key: whose usage.
+        :param final: the final numbers, as if every day were counted in full (see ``late_days``).
         """
         account = self.account(access_key)
-        return window_stats(account.service_id, from_date, to_date, new=account.new)
+        counted = None if final else self._counted()
+        return window_stats(account.service_id, from_date, to_date, new=account.new, counted=counted)
+
+    def _counted(self) -> Callable[[datetime.date], float] | None:
+        """How much of each day is counted at this moment (None: all of every day)."""
+        late_days, fraction = self.late_days, self.late_fraction
+        if late_days <= 0:
+            return None
+        today = self.today or datetime.datetime.now(datetime.UTC).date()
+        return lambda day: fraction if (today - day).days <= late_days else 1.0
 
     # -- called by the handler threads -----------------------------------------------------------------------
 
@@ -440,7 +475,7 @@ class ZenDriveEmulator:
         window = parse_window(payload or {}, today)
         if isinstance(window, str):
             return error_answer(400, window)
-        stats = window_stats(account.service_id, *window, new=account.new)
+        stats = window_stats(account.service_id, *window, new=account.new, counted=self._counted())
         return Answer(200, body=json.dumps(stats).encode())
 
     # -- helpers ---------------------------------------------------------------------------------------------

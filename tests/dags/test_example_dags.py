@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 TABLE = "zendrive_daily_usage"
 ASSET_URI = "x-zendrive-table://zendrive_warehouse/zendrive_daily_usage"
+#: zendrive_daily_billing's lookback_days (tests/dags checks the DAG's task has it).
+LOOKBACK_DAYS = 3
 
 
 def truth_row(service_id: int, day: datetime.date) -> tuple[Any, ...]:
@@ -90,7 +92,12 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
         bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     assert bag.captured_warnings == {}
-    assert set(bag.dag_ids) == {"zendrive_daily_billing", "zendrive_monthly_report", "zendrive_fleet"}
+    assert set(bag.dag_ids) == {
+        "zendrive_daily_billing",
+        "zendrive_monthly_report",
+        "zendrive_fleet",
+        "zendrive_history",
+    }
     for dag_id in bag.dag_ids:
         dag = bag.dags[dag_id]
         assert dag is not None
@@ -114,36 +121,134 @@ def test_daily_billing_is_backfill_friendly() -> None:
     assert task.max_retry_delay is not None
     assert [(outlet.name, outlet.uri) for outlet in task.outlets] == [(ASSET_URI, ASSET_URI)]
     assert dag.max_active_runs > 1
+    assert task.lookback_days == LOOKBACK_DAYS  # late data is corrected by the next runs
 
 
 # -- real runs --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_daily_billing_upserts_the_day_before_the_logical_date(
+def test_daily_billing_upserts_the_day_before_the_logical_date_and_its_lookback(
     airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
 ) -> None:
     path, env = warehouse
     env = {**env, "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri()}
     day = datetime.date(2026, 5, 1)
+    first = day - datetime.timedelta(days=LOOKBACK_DAYS)
 
     result = airflow_runner.run("zendrive_daily_billing", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
     assert_success(result)
-    assert sqlite_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
-    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-01", "2026-05-01")]
-    assert result.xcom("pull_daily_usage") == zendrive_emulator.expected_stats(day, day)
+    assert sqlite_rows(path) == truth_tuples(DEMO_SERVICE_ID, first, day)
+    # One request for the day before the logical date and the lookback before it.
+    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-04-28", "2026-05-01")]
+    assert result.xcom("pull_daily_usage") == zendrive_emulator.expected_stats(first, day)
     assert asset_events(result) == [
-        (ASSET_URI, {"from": "2026-05-01", "to": "2026-05-01", "rows": 1, "revised": 0})
+        (ASSET_URI, {"from": "2026-04-28", "to": "2026-05-01", "rows": LOOKBACK_DAYS + 1, "revised": 0})
     ]
     assert result.task_instance("pull_daily_usage")["pool"] == "zendrive_api"
     assert DEMO_SECRET_KEY not in result.all_text()
 
-    # A rerun repairs the day in place (an upsert on (service_id, date)), never duplicating it.
+    # A rerun repairs the days in place (an upsert on (service_id, date)), never duplicating them, and says so.
     with sqlite3.connect(path) as conn:
-        conn.execute(f"UPDATE {TABLE} SET total_requests = 0, bytes_sent = 0")  # noqa: S608
+        conn.execute(f"UPDATE {TABLE} SET total_requests = 0, bytes_sent = 0 WHERE date = '2026-04-30'")  # noqa: S608
     rerun = airflow_runner.run("zendrive_daily_billing", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
     assert_success(rerun)
-    assert sqlite_rows(path) == [truth_row(DEMO_SERVICE_ID, day)]
+    assert sqlite_rows(path) == truth_tuples(DEMO_SERVICE_ID, first, day)
+    assert truth_row(DEMO_SERVICE_ID, datetime.date(2026, 4, 30))[2] > 0  # a day with traffic was damaged
+    assert asset_events(rerun)[-1][1]["revised"] == 1
+
+
+@pytest.mark.slow
+def test_daily_billing_lookback_corrects_late_data_and_reports_the_revision(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    """Two consecutive daily runs against late data: every day but the newest ends up final."""
+    path, env = warehouse
+    env = {**env, "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri()}
+    # Yesterday is only partly counted on the day each run happens (the run for logical date D runs on D).
+    zendrive_emulator.late_days = 1
+    day1, day2 = (
+        datetime.date(2026, 5, 4),
+        datetime.date(2026, 5, 5),
+    )  # days with traffic in the emulator's data
+    assert truth_row(DEMO_SERVICE_ID, day1)[2] > 0
+
+    zendrive_emulator.today = day1 + datetime.timedelta(days=1)
+    first = airflow_runner.run("zendrive_daily_billing", "2026-05-05", dags_folder=EXAMPLE_DAGS, env=env)
+    assert_success(first)
+    partial = {row[1]: row for row in sqlite_rows(path)}
+    assert partial[day1.isoformat()] != truth_row(DEMO_SERVICE_ID, day1)  # the newest day is still partial
+    assert asset_events(first)[-1][1]["revised"] == 0
+
+    zendrive_emulator.today = day2 + datetime.timedelta(days=1)
+    second = airflow_runner.run("zendrive_daily_billing", "2026-05-06", dags_folder=EXAMPLE_DAGS, env=env)
+    assert_success(second)
+    landed = sqlite_rows(path)
+    start = day1 - datetime.timedelta(days=LOOKBACK_DAYS)
+    assert [row for row in landed if row[1] != day2.isoformat()] == truth_tuples(DEMO_SERVICE_ID, start, day1)
+    assert [row for row in landed if row[1] == day2.isoformat()] != truth_tuples(DEMO_SERVICE_ID, day2, day2)
+    # The revision of day1 is told: one WARNING line with the old and new counters, and the asset event.
+    assert asset_events(second)[-1] == (
+        ASSET_URI,
+        {"from": "2026-05-02", "to": day2.isoformat(), "rows": LOOKBACK_DAYS + 1, "revised": 1},
+    )
+    log = second.log("pull_daily_usage")
+    final = dict(zip(COLUMNS, truth_row(DEMO_SERVICE_ID, day1), strict=True))
+    old = dict(zip(COLUMNS, partial[day1.isoformat()], strict=True))
+    revised = [line for line in log.splitlines() if day1.isoformat() in line and "revised" in line.lower()]
+    assert len(revised) == 1, log[-3000:]
+    assert f"{old['total_requests']}" in revised[0].replace(",", "")
+    assert f"{final['total_requests']}" in revised[0].replace(",", "")
+    assert DEMO_SECRET_KEY not in second.all_text()
+
+
+@pytest.mark.slow
+def test_history_loads_three_years_in_three_requests_and_a_rerun_changes_nothing(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    path, env = warehouse
+    env = {**env, "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri()}
+    first, last = datetime.date(2023, 1, 1), datetime.date(2025, 12, 31)  # 1,096 days
+    conf = {"from": first.isoformat(), "to": last.isoformat()}
+
+    result = airflow_runner.run("zendrive_history", dags_folder=EXAMPLE_DAGS, env=env, conf=conf, timeout=300)
+    assert_success(result)
+    assert len(zendrive_emulator.requests) == 3  # ceil(1096 / 366)
+    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [
+        ("2023-01-01", "2024-01-01"),
+        ("2024-01-02", "2025-01-01"),
+        ("2025-01-02", "2025-12-31"),
+    ]
+    assert sqlite_rows(path) == truth_tuples(DEMO_SERVICE_ID, first, last)  # one row per day, quiet days too
+    assert asset_events(result) == [
+        (ASSET_URI, {"from": "2023-01-01", "to": "2025-12-31", "rows": 1096, "revised": 0})
+    ]
+
+    rerun = airflow_runner.run("zendrive_history", dags_folder=EXAMPLE_DAGS, env=env, conf=conf, timeout=300)
+    assert_success(rerun)
+    assert len(zendrive_emulator.requests) == 6
+    assert sqlite_rows(path) == truth_tuples(DEMO_SERVICE_ID, first, last)
+    assert asset_events(rerun)[-1][1]["revised"] == 0
+    assert DEMO_SECRET_KEY not in result.all_text() + rerun.all_text()
+
+
+@pytest.mark.slow
+def test_history_refuses_a_bad_range_before_any_request(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    path, env = warehouse
+    env = {**env, "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri()}
+    result = airflow_runner.run(
+        "zendrive_history", dags_folder=EXAMPLE_DAGS, env=env, conf={"from": "2026-03-01", "to": "2026-02-01"}
+    )
+    assert result.state == "failed", result.output[-3000:]
+    assert zendrive_emulator.requests == []
+    assert "2026-03-01" in result.log("load_history")
+    if path.exists():  # nothing was written
+        with sqlite3.connect(path) as conn:
+            assert conn.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE name = '{TABLE}'").fetchone() == (
+                0,
+            )  # noqa: S608
 
 
 @pytest.mark.slow
