@@ -10,8 +10,16 @@ and the API does not promise when a day is complete. With ``lookback_days=3`` ev
 next three runs, so numbers that arrive up to three days late still reach the table; measured logs usually
 settle within one or two days, and three leaves a margin. It costs nothing in requests (still one request per
 run; a window may hold 366 days) and four small upserts instead of one. When a re-read changes a day that was
-already in the table, the task log has one WARNING line per revised day (old and new values), and the asset
-event's extra says ``"revised": N``.
+already in the table, the task log has one WARNING line per revised day (old and new values), the asset
+event's extra says ``"revised": N``, and each changed value is appended to the audit table
+``zendrive_usage_revisions`` (day, counter, old and new value, when, which run), in the same transaction. To
+see what changed after an invoice went out::
+
+    SELECT date, counter, old_value, new_value, revised_at, revised_by
+    FROM zendrive_usage_revisions
+    WHERE service_id = 1234 AND date BETWEEN '2026-11-01' AND '2026-11-30'
+      AND revised_at > '2026-12-03 09:00:00'  -- when the invoice was sent (UTC)
+    ORDER BY date, counter;
 
 **What it needs**
 
@@ -55,6 +63,8 @@ ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
+#: The audit trail: one row per counter value a later pull changed (see docs/guides/operator.rst).
+REVISIONS_TABLE = "zendrive_usage_revisions"
 #: Days before the run's day that are read again, so that late-arriving numbers are corrected (see above).
 LOOKBACK_DAYS = 3
 
@@ -85,6 +95,7 @@ with DAG(
         zendrive_conn_id=ZENDRIVE_CONN_ID,
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
+        revisions_table=REVISIONS_TABLE,
         lookback_days=LOOKBACK_DAYS,  # late data: re-read the three days before (see the docstring)
         pool=ZENDRIVE_POOL,
         outlets=[ZENDRIVE_DAILY_USAGE],

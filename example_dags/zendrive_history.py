@@ -38,6 +38,8 @@ ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
+#: The audit trail: one row per counter value a later pull changed (see docs/guides/operator.rst).
+REVISIONS_TABLE = "zendrive_usage_revisions"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 # [START zendrive_history]
@@ -86,6 +88,7 @@ with DAG(
         to_date=window["to"],
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
+        revisions_table=REVISIONS_TABLE,
         pool=ZENDRIVE_POOL,
         outlets=[table_asset(WAREHOUSE_CONN_ID, TABLE)],
         do_xcom_push=False,  # years of daily rows belong in the table, not in the metadata DB

@@ -11,6 +11,9 @@ Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``
   rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.) On SQLite
   the transaction is ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
   failing with "database is locked".
+* Optionally, an audit trail: with ``revisions_table``, every counter a write changes is appended there (one row
+  per changed value: the day, the counter, old and new value, when and by which task), in the same transaction.
+  See :data:`REVISION_COLUMNS` and the query in the operator guide ("what changed after we invoiced").
 * Values are always bound parameters; identifiers are checked and quoted with the hook's quote characters.
 
 common-sql is imported only when a table is written.
@@ -34,10 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEY_COLUMNS",
+    "REVISION_COLUMNS",
     "TABLE_COLUMNS",
     "Revision",
     "TableWrite",
     "check_table_target",
+    "create_revisions_table_sql",
     "create_table_sql",
     "describe_revision",
     "get_db_hook",
@@ -50,6 +55,25 @@ TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, "fetched_at")
 #: The primary key, and the conflict target of the upsert.
 KEY_COLUMNS: tuple[str, ...] = ("service_id", "date")
 _TYPES = {"date": "DATE", "fetched_at": "TIMESTAMP"}
+#: The columns of the optional audit trail (``revisions_table``): one row per counter value a write changed.
+REVISION_COLUMNS: tuple[str, ...] = (
+    "service_id",
+    "date",
+    "counter",
+    "old_value",
+    "new_value",
+    "revised_at",
+    "revised_by",
+)
+_REVISION_TYPES = {
+    "service_id": "BIGINT",
+    "date": "DATE",
+    "counter": "VARCHAR(32)",
+    "old_value": "BIGINT",
+    "new_value": "BIGINT",
+    "revised_at": "TIMESTAMP",
+    "revised_by": "VARCHAR(500)",
+}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
@@ -139,6 +163,12 @@ def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
     return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
 
 
+def create_revisions_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
+    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
+    columns = [f"{quote_format.format(name)} {_REVISION_TYPES[name]} NOT NULL" for name in REVISION_COLUMNS]
+    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
+
+
 @dataclass(frozen=True)
 class Revision:
     """
@@ -174,20 +204,26 @@ def upsert_rows(
     *,
     create_table: bool = True,
     fetched_at: datetime.datetime | None = None,
+    revisions_table: str | None = None,
+    revised_by: str = "",
 ) -> TableWrite:
     """
     Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked, and report the
-    revisions: rows that existed with other counters. They are read in the same transaction, before the write.
+    revisions: rows that existed with other counters. They are read in the same transaction, before the write,
+    and appended to ``revisions_table`` when one is given, in that transaction too: all or nothing.
 
     :param hook: the SQL hook from :func:`get_db_hook`.
     :param table: ``[schema.]name``.
     :param rows: rows from :func:`~airflow_provider_zendrive._outputs.rows.daily_rows`.
     :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
-    :param fetched_at: the value of ``fetched_at`` (default: now, UTC).
+    :param fetched_at: the value of ``fetched_at`` (default: now, UTC), and of ``revised_at``.
+    :param revisions_table: ``[schema.]name`` of the audit trail (created if ``create_table``); None: none.
+    :param revised_by: who wrote, for the audit trail (the operator passes ``dag_id.task_id run run_id``).
     :return: the number of rows written and the revisions.
     """
     quote_format = hook.escape_word_format
     quoted = quote_table(table, quote_format)
+    quoted_revisions = None if revisions_table is None else quote_table(revisions_table, quote_format)
     stamp = (fetched_at or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
     # ISO strings bind the same way on every driver (sqlite3's date adapters are deprecated since 3.12).
     fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -212,6 +248,18 @@ def upsert_rows(
             revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
             if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
                 cursor.executemany(sql, values)
+            if quoted_revisions is not None:
+                if create_table:
+                    cursor.execute(create_revisions_table_sql(quoted_revisions, quote_format))
+                audit = [
+                    (revision.service_id, revision.date, name, old, new, fetched, revised_by)
+                    for revision in revisions
+                    for name, (old, new) in revision.changes.items()
+                ]
+                if audit:
+                    names = ", ".join(quote_format.format(name) for name in REVISION_COLUMNS)
+                    marks = ", ".join([hook.placeholder] * len(REVISION_COLUMNS))
+                    cursor.executemany(f"INSERT INTO {quoted_revisions} ({names}) VALUES ({marks})", audit)  # noqa: S608
         finally:
             cursor.close()
         conn.commit()

@@ -19,6 +19,7 @@ from airflow_provider_zendrive._outputs.rows import daily_rows, encode, resolve_
 from airflow_provider_zendrive._text import plural
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Asset, Context
     from airflow.sdk.definitions.retry_policy import RetryPolicy
     from airflow.sdk.types import TaskInstanceKey
@@ -137,7 +138,11 @@ class ZenDriveStatsOperator(BaseOperator):
     :param output_conn_id: the connection for object storage (``aws_default``, ...).
     :param sql_conn_id: a connection whose hook is a common-sql ``DbApiHook`` (templated).
     :param table: the table, ``[schema.]name`` (templated).
-    :param create_table: create the table if it does not exist.
+    :param create_table: create the table (and ``revisions_table``) if it does not exist.
+    :param revisions_table: an optional audit trail next to ``table``, ``[schema.]name`` (templated): every
+        counter a write changes in a row that already existed is appended there (service, day, counter, old and
+        new value, when, and which task run), in the same transaction as the upsert. None (default): revisions
+        are only logged and counted in the asset event.
     :param fill_missing_days: write a zero row for each day the API omits (no traffic).
     :param lookback_days: start the chosen window (explicit dates or the run's) this many days earlier, so the
         days before are read again and late-arriving numbers corrected; still one request per 366 days
@@ -153,6 +158,7 @@ class ZenDriveStatsOperator(BaseOperator):
         "output_path",
         "sql_conn_id",
         "table",
+        "revisions_table",
         "lookback_days",
     )
     ui_color = "#1f6feb"
@@ -171,6 +177,7 @@ class ZenDriveStatsOperator(BaseOperator):
         sql_conn_id: str | None = None,
         table: str = "zendrive_daily_usage",
         create_table: bool = True,
+        revisions_table: str | None = None,
         fill_missing_days: bool = True,
         max_pull_days: int = LONGEST_PULL_DAYS,
         lookback_days: int | str = 0,
@@ -201,6 +208,7 @@ class ZenDriveStatsOperator(BaseOperator):
         self.sql_conn_id = sql_conn_id
         self.table = table
         self.create_table = create_table
+        self.revisions_table = revisions_table
         self.fill_missing_days = fill_missing_days
         if isinstance(max_pull_days, bool) or not isinstance(max_pull_days, int) or max_pull_days < 1:
             raise ValueError(f"max_pull_days must be a positive number of days, got {max_pull_days!r}")
@@ -226,11 +234,20 @@ class ZenDriveStatsOperator(BaseOperator):
             fmt = resolve_format(self.output_path, self.output_format)
             check_output_path(self.output_path, conn_id=self.output_conn_id)
         db_hook = None
+        if self.revisions_table and (not self.sql_conn_id or self.revisions_table == self.table):
+            from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+            raise ZenDriveInputError(
+                f"revisions_table={self.revisions_table!r} needs sql_conn_id and a table of its own, next to "
+                f"table={self.table!r}."
+            )
         if self.sql_conn_id:
             from airflow_provider_zendrive._outputs.tables import check_table_target, get_db_hook
 
             db_hook = get_db_hook(self.sql_conn_id)
             check_table_target(db_hook, self.table)
+            if self.revisions_table:
+                check_table_target(db_hook, self.revisions_table)
         if window is None:
             self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", why)
             stats = self.hook.get_stats()
@@ -261,7 +278,14 @@ class ZenDriveStatsOperator(BaseOperator):
         if db_hook is not None and self.sql_conn_id:
             from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
 
-            result = upsert_rows(db_hook, self.table, rows, create_table=self.create_table)
+            result = upsert_rows(
+                db_hook,
+                self.table,
+                rows,
+                create_table=self.create_table,
+                revisions_table=self.revisions_table or None,
+                revised_by=_run_label(context),
+            )
             self.log.info(
                 "Upserted %s into table %s (connection %r); %s.",
                 plural(result.rows, "row"),
@@ -276,7 +300,33 @@ class ZenDriveStatsOperator(BaseOperator):
                 "revised": len(result.revisions),
             }
         self._annotate_outlets(context, stats, written)
+        from airflow_provider_zendrive._outputs.lineage import Lineage
+
+        file_uris = [uri for uri in written if not uri.startswith("x-zendrive-table://")]
+        self._lineage = Lineage(
+            endpoint=self.hook.settings.url,
+            service_id=int(stats["service_id"]),
+            file_uri=file_uris[0] if file_uris else None,
+            sql_conn_id=self.sql_conn_id if db_hook is not None else None,
+            table=self.table if db_hook is not None else None,
+        )
         return stats
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """
+        The OpenLineage inputs and outputs of the run that just succeeded, for the OpenLineage provider: the
+        ZenDRIVE usage API of the service read, and the file and/or table written (see
+        :mod:`airflow_provider_zendrive._outputs.lineage` for the names). Costs nothing where that provider is
+        not installed: it is the only caller.
+
+        :param task_instance: the finished task instance (unused: the run kept what it read and wrote).
+        """
+        lineage = getattr(self, "_lineage", None)
+        if lineage is None:
+            return None
+        from airflow_provider_zendrive._outputs.lineage import operator_lineage
+
+        return operator_lineage(lineage)
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """
@@ -330,3 +380,13 @@ def _literal_outlets(output_path: object, sql_conn_id: object, table: object) ->
     if _literal(sql_conn_id) and _literal(table):
         outlets.append(table_asset(str(sql_conn_id), str(table)))
     return outlets
+
+
+def _run_label(context: Context) -> str:
+    """Which task run wrote, for the audit trail: ``dag_id.task_id run run_id try N``."""
+    ti = context.get("ti")
+    if ti is None:
+        return ""
+    index = getattr(ti, "map_index", -1)
+    task = f"{ti.task_id}[{index}]" if isinstance(index, int) and index >= 0 else ti.task_id
+    return f"{ti.dag_id}.{task} run {ti.run_id} try {ti.try_number}"

@@ -13,6 +13,7 @@ import io
 import json
 import sqlite3
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,9 +111,13 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
 def test_daily_billing_is_backfill_friendly() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
+    from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
+
     dag = DagBag(dag_folder=str(EXAMPLE_DAGS / "zendrive_daily_billing.py")).dags["zendrive_daily_billing"]
     assert dag is not None
     task = dag.get_task("pull_daily_usage")
+    assert isinstance(task, ZenDriveStatsOperator)
+    assert task.retries is not None
     assert task.retries >= 3
     assert task.retry_exponential_backoff in (
         True,
@@ -199,6 +204,17 @@ def test_daily_billing_lookback_corrects_late_data_and_reports_the_revision(
     assert len(revised) == 1, log[-3000:]
     assert f"{old['total_requests']}" in revised[0].replace(",", "")
     assert f"{final['total_requests']}" in revised[0].replace(",", "")
+    # ... and the audit trail holds each changed value, with the run that changed it.
+    with sqlite3.connect(path) as conn:
+        trail = conn.execute(
+            "SELECT date, counter, old_value, new_value, revised_by FROM zendrive_usage_revisions ORDER BY counter"
+        ).fetchall()
+    changed = [name for name in COLUMNS[2:] if old[name] != final[name]]
+    assert [row[1] for row in trail] == sorted(changed)
+    assert {(row[0], row[2], row[3]) for row in trail} == {
+        (day1.isoformat(), old[n], final[n]) for n in changed
+    }
+    assert all(row[4].startswith("zendrive_daily_billing.pull_daily_usage run ") for row in trail)
     assert DEMO_SECRET_KEY not in second.all_text()
 
 
@@ -246,9 +262,8 @@ def test_history_refuses_a_bad_range_before_any_request(
     assert "2026-03-01" in result.log("load_history")
     if path.exists():  # nothing was written
         with sqlite3.connect(path) as conn:
-            assert conn.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE name = '{TABLE}'").fetchone() == (
-                0,
-            )  # noqa: S608
+            found = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
+        assert found == (0,)
 
 
 @pytest.mark.slow
@@ -285,7 +300,7 @@ def test_monthly_report_writes_and_reconciles_the_previous_month(
         tuple(int(v) if n != "date" else v for n, v in zip(COLUMNS, line, strict=True)) for line in lines[1:]
     ] == truth_tuples(DEMO_SERVICE_ID, first, last)
 
-    summary = zendrive_emulator.expected_stats(first, last)["summary"]
+    summary: Mapping[str, Any] = zendrive_emulator.expected_stats(first, last)["summary"]  # indexed by name
     totals = result.xcom("reconcile")
     assert {name: totals[name] for name in ADDITIVE} == {name: summary[name] for name in ADDITIVE}
     assert totals["days"] == totals["warehouse_rows"] == 30
@@ -343,7 +358,7 @@ def test_fleet_pulls_every_service_into_one_table(
     assert mapped_tasks(result, "pull_daily_usage") == dict.fromkeys(conn_ids, "success")
     day = datetime.date(2026, 5, 1)
     assert sqlite_rows(path) == [truth_row(service_id, day) for service_id in (DEMO_SERVICE_ID, 2001, 2002)]
-    assert sorted(r.access_key for r in zendrive_emulator.requests) == sorted(
+    assert sorted(r.access_key or "" for r in zendrive_emulator.requests) == sorted(
         [DEMO_ACCESS_KEY, "acme-key", "globex-key"]
     )
     assert {uri for uri, _ in asset_events(result)} == {ASSET_URI}
