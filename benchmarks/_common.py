@@ -16,10 +16,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-
-# The throwaway PostgreSQL server (tests/pg_server.py) is shared with the test suite.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from typing import Any
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
     from airflow_provider_zendrive.testing import ZenDriveEmulator
+
+    class RecordingHook(ZenDriveStatsHook):
+        """For the type checker: a hook from :func:`make_hook`, its waits between retries in ``waits``."""
+
+        waits: list[float]
+
 
 CONN_ID = "zendrive_test"
 
@@ -42,7 +48,7 @@ def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 @pytest.fixture
 def make_hook(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
-) -> Callable[..., ZenDriveStatsHook]:
+) -> Callable[..., RecordingHook]:
     """
     Build a hook on a fresh connection to the emulator; waits between retries are recorded, not slept.
 
@@ -58,11 +64,13 @@ def make_hook(
         *,
         sleep: bool = False,
         **extra: str,
-    ) -> ZenDriveStatsHook:
-        conn_id = set_connection(zendrive_emulator.connection_uri(access_key, secret_key, **extra))
-        hook = ZenDriveStatsHook(zendrive_conn_id=conn_id)
+    ) -> RecordingHook:
+        conn_id = set_connection(
+            zendrive_emulator.connection_uri(access_key, secret_key, bare_host=True, **extra)
+        )
+        hook = cast("RecordingHook", ZenDriveStatsHook(zendrive_conn_id=conn_id))
         waits: list[float] = []
-        hook.waits = waits  # type: ignore[attr-defined]
+        hook.waits = waits
         if not sleep:
             hook._sleep = waits.append
         return hook
@@ -80,7 +88,7 @@ def logs() -> Iterator[list[dict[str, Any]]]:
     from structlog.testing import capture_logs
 
     with capture_logs() as captured:
-        yield captured
+        yield cast("list[dict[str, Any]]", captured)  # structlog's event dicts are plain dicts
 
 
 # -- a throwaway PostgreSQL server, and real DAG runs -----------------------------------------------------------
@@ -91,14 +99,14 @@ def postgresql_server() -> Iterator[dict[str, object]]:
     """
     A throwaway PostgreSQL server for the session: ``{"host", "port", "user", "version", "start_seconds"}``.
 
-    Started by :func:`pg_server.postgres_server` (as the ``postgres`` user when running as root) and stopped at
+    Started by :func:`airflow_provider_zendrive.testing._postgres.postgres_server` (as the ``postgres`` user when running as root) and stopped at
     session end. If it cannot start, the tests that need it are skipped, except when the ``CI`` variable is
     set: then they fail.
     """
     import contextlib
     import time
 
-    from pg_server import PostgresUnavailable, postgres_server  # tests/ is on sys.path (rootdir conftest)
+    from airflow_provider_zendrive.testing._postgres import PostgresUnavailable, postgres_server
 
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
