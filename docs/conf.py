@@ -43,11 +43,12 @@ language = "en"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
-    (r"py:class", r"airflow_provider_zendrive\.transport\._T"),  # run_sync's TypeVar
+    (r"py:class", r"airflow_provider_zendrive\._client\.transport\._T"),  # run_sync's TypeVar
     (
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"
-        r"RetryDecision|RetryPolicy|Asset|ObjectStoragePath|TaskInstanceKey|BaseOperator|timedelta)",
+        r"RetryDecision|RetryPolicy|Asset|ObjectStoragePath|TaskInstanceKey|BaseOperator|timedelta|"
+        r"OperatorLineage)",
     ),
 ]
 

@@ -7,9 +7,10 @@ On the 1st of every month (00:00 UTC) this DAG
    wait holds no worker slot;
 2. pulls the previous calendar month in one call and writes it as a CSV file, one row per day (days without
    traffic as zero rows), to ``<report_base>/zendrive-usage-YYYY-MM.csv``;
-3. reconciles three sources and fails the run on any difference: the sum of the CSV's daily rows, the API's
-   summary totals for the month, and the rows the daily billing DAG (``zendrive_daily_billing``) wrote to the
-   warehouse table for that month, day by day;
+3. reconciles three sources and fails the run on any difference: the month's daily rows (what the CSV holds:
+   the pull task reads the file back and compares it before it succeeds), the API's summary totals for the
+   month, and the rows the daily billing DAG (``zendrive_daily_billing``) wrote to the warehouse table for that
+   month, day by day;
 4. logs a human summary: requests, success rate, and the volume sent in GB and GiB.
 
 **What it needs**
@@ -21,7 +22,10 @@ On the 1st of every month (00:00 UTC) this DAG
 * a place for the report: ``report_base`` is a local folder (default ``$AIRFLOW_HOME/zendrive-reports``) or
   any URI ``ObjectStoragePath`` understands (``s3://bucket/zendrive``, ``gs://...``), with the connection in
   ``ZENDRIVE_REPORT_CONN_ID`` (e.g. ``aws_default``) when the storage needs one. A deployment sets the
-  default with the ``ZENDRIVE_REPORT_BASE`` environment variable.
+  default with the ``ZENDRIVE_REPORT_BASE`` environment variable. No task opens a file another task wrote
+  (data passes through XCom), so the DAG runs on any number of workers; with more than one machine, point
+  ``ZENDRIVE_REPORT_BASE`` at storage people can reach (``s3://...``), or the CSV stays on whichever worker
+  ran ``pull_month``.
 
 **Params** (set them when triggering by hand): ``month`` (``YYYY-MM``; empty: the month before the run's
 logical date), ``report_base`` and ``check_warehouse``.
@@ -39,7 +43,6 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_zendrive._client.models import ADDITIVE_FIELDS
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
@@ -52,6 +55,15 @@ REPORT_BASE = os.environ.get("ZENDRIVE_REPORT_BASE") or os.path.join(
 )
 REPORT_CONN_ID = os.environ.get("ZENDRIVE_REPORT_CONN_ID") or None
 POKE_INTERVAL = float(os.environ.get("ZENDRIVE_POKE_INTERVAL", "300"))
+#: The counters that add up over days (unique_ips does not).
+COUNTERS = (
+    "total_requests",
+    "successful_requests",
+    "client_errors",
+    "auth_failures",
+    "bytes_sent",
+    "bytes_received",
+)
 
 
 with DAG(
@@ -142,16 +154,17 @@ with DAG(
     @task
     def reconcile(stats: dict[str, Any], path: str, params: dict[str, Any]) -> dict[str, Any]:
         """
-        Check CSV rows == API summary == warehouse rows for the month; fail the run on any difference.
+        Check daily rows == API summary == warehouse rows for the month; fail the run on any difference.
+
+        The stats come through XCom; the CSV at ``path`` is never opened here (``pull_month`` read it back and
+        compared it before succeeding), so this task may run on another machine than the one that wrote it.
 
         :return: the month's totals, for XCom and for downstream tasks.
         """
-        import csv
-        import io
         import logging
 
         from airflow.providers.common.compat.sdk import AirflowFailException  # 3.1 and later
-        from airflow.sdk import BaseHook, ObjectStoragePath
+        from airflow.sdk import BaseHook
 
         log = logging.getLogger("zendrive_monthly_report")
         first = datetime.date.fromisoformat(stats["from"])
@@ -159,23 +172,22 @@ with DAG(
         days = [(first + datetime.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
         problems: list[str] = []
 
-        # 1. The CSV file, read back from where it was written.
-        text = ObjectStoragePath(path, conn_id=REPORT_CONN_ID).read_text()
-        csv_rows = {
-            row["date"]: {f: int(row[f]) for f in ADDITIVE_FIELDS}
-            for row in csv.DictReader(io.StringIO(text))
-        }
-        if sorted(csv_rows) != days:
+        # 1. The daily rows, as the CSV holds them: one per day, zeros for a day without traffic.
+        zero = dict.fromkeys(COUNTERS, 0)
+        daily = {row["date"]: {f: int(row[f]) for f in COUNTERS} for row in stats["daily"]}
+        if not set(daily) <= set(days):
             problems.append(
-                f"the CSV has {len(csv_rows)} daily rows, expected one for each of {len(days)} days"
+                f"the API sent days outside {first}..{last}: {sorted(set(daily) - set(days))[:5]}"
             )
-        csv_totals = {f: sum(row[f] for row in csv_rows.values()) for f in ADDITIVE_FIELDS}
+        csv_rows = {day: daily.get(day, zero) for day in days}
+        csv_totals = {f: sum(row[f] for row in csv_rows.values()) for f in COUNTERS}
 
         # 2. The API's summary totals.
-        for field in ADDITIVE_FIELDS:
+        for field in COUNTERS:
             if csv_totals[field] != stats["summary"][field]:
                 problems.append(
-                    f"{field}: CSV rows add up to {csv_totals[field]}, the API summary says {stats['summary'][field]}"
+                    f"{field}: the daily rows add up to {csv_totals[field]}, the API summary says "
+                    f"{stats['summary'][field]}"
                 )
 
         # 3. The warehouse table that zendrive_daily_billing fills day by day.
@@ -185,7 +197,7 @@ with DAG(
             mark = hook.placeholder
             try:
                 records = hook.get_records(
-                    f"SELECT date, {', '.join(ADDITIVE_FIELDS)} FROM {TABLE} "  # noqa: S608 - constant identifiers
+                    f"SELECT date, {', '.join(COUNTERS)} FROM {TABLE} "  # noqa: S608 - constant identifiers
                     f"WHERE service_id = {mark} AND date >= {mark} AND date <= {mark}",
                     parameters=(stats["service_id"], first.isoformat(), last.isoformat()),
                 )
@@ -199,7 +211,7 @@ with DAG(
                     "to false."
                 ) from None
             table = {
-                str(record[0])[:10]: dict(zip(ADDITIVE_FIELDS, map(int, record[1:]), strict=True))
+                str(record[0])[:10]: dict(zip(COUNTERS, map(int, record[1:]), strict=True))
                 for record in records
             }
             warehouse_rows = len(table)

@@ -192,7 +192,7 @@ class StatsCall:
 
     def received(self, status: int, headers: Mapping[str, str], body: bytes) -> UsageStats | Wait:
         """
-        Handle a response: return the stats on 200, a :class:`Wait` before a retry, or raise.
+        Handle a response: return the stats on 200, a :class:`~airflow_provider_zendrive._client.retry.Wait` before a retry, or raise.
 
         :raises ZenDriveError: the mapped error when it is final.
         """
@@ -212,7 +212,7 @@ class StatsCall:
 
     def failed(self, kind: TransportFailure, detail: str) -> Wait:
         """
-        Handle a request that got no HTTP answer: return a :class:`Wait` before a retry, or raise.
+        Handle a request that got no HTTP answer: return a :class:`~airflow_provider_zendrive._client.retry.Wait` before a retry, or raise.
 
         :param kind: ``"timeout"`` and ``"connection error"`` are retried; ``"tls"`` (certificate verification
             failed) and ``"too large"`` (a body over the cap) are final.

@@ -7,7 +7,9 @@ Writing an output file atomically, on the local disk or on any object storage Ai
   with ``output_conn_id``) as a single ``put`` of the whole content: object stores publish an object only when
   its upload completes.
 
-Parent folders are created. ``fsspec`` / ``upath`` are imported only when a non-local URI is written.
+Every write is read back and compared before the task goes on, so a task that hands the file's URI to the next
+one has checked it first, and no later task needs to open a file another machine wrote. Parent folders are
+created. ``fsspec`` / ``upath`` are imported only when a non-local URI is written.
 """
 
 from __future__ import annotations
@@ -109,10 +111,12 @@ def write_atomically(output_path: str, data: bytes, *, conn_id: str | None = Non
     :param data: the whole content.
     :param conn_id: the Airflow connection for object storage (ignored for local paths).
     :return: the URI written (see :func:`output_uri`).
+    :raises OSError: when the file cannot be written, or reads back different from ``data``.
     """
     if is_local(output_path):
         path = _local_path(output_path)
         _write_local(path, data)
+        _check_read_back(path.as_uri(), path.read_bytes(), data)
         return path.as_uri()
     from airflow.sdk import ObjectStoragePath
 
@@ -121,7 +125,16 @@ def write_atomically(output_path: str, data: bytes, *, conn_id: str | None = Non
         target.parent.mkdir(parents=True, exist_ok=True)
     # One put of the whole content: nothing is visible at the final key until it completes.
     target.fs.pipe_file(target.path, data)
+    _check_read_back(output_path, target.fs.cat_file(target.path), data)
     return output_path
+
+
+def _check_read_back(uri: str, found: bytes, data: bytes) -> None:
+    if found != data:
+        raise OSError(
+            f"{uri} reads back {len(found):,} bytes that differ from the {len(data):,} written: another writer, "
+            "or a store that does not keep what it acknowledged. The task's retry writes it again."
+        )
 
 
 def _write_local(path: Path, data: bytes) -> None:
