@@ -44,6 +44,13 @@ What still fails a try is retried with exponential backoff (waits of at least 1,
 jitter, at most 30); bad keys, a suspended service and bad input fail at once, because retrying cannot fix
 them.
 
+**The daily summary.** Every run pushes the XCom ``summary`` (requests, success rate, GB sent and received,
+days without traffic, revised rows; its first line is a subject). With ``ZENDRIVE_SUMMARY_TO`` set (comma-
+separated addresses), a successful run emails it through the official SMTP provider's ``SmtpNotifier``, on the
+SMTP connection ``smtp_default`` (``ZENDRIVE_SMTP_CONN_ID``), from ``ZENDRIVE_SUMMARY_FROM``. Any notifier
+takes the same template, e.g. Slack's
+``SlackWebhookNotifier(text="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') }}")``.
+
 **Downstream.** The task updates the Asset ``ZENDRIVE_DAILY_USAGE``
 (``x-zendrive-table://zendrive_warehouse/zendrive_daily_usage``); schedule a DAG on it with
 ``schedule=[ZENDRIVE_DAILY_USAGE]``. Each event's extra holds the ``from`` / ``to`` days, the number of
@@ -55,6 +62,7 @@ from __future__ import annotations
 import datetime
 import os
 
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import DAG
 
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
@@ -65,6 +73,11 @@ ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
 #: The audit trail: one row per counter value a later pull changed (see docs/guides/operator.rst).
 REVISIONS_TABLE = "zendrive_usage_revisions"
+SUMMARY_TO = [
+    address.strip() for address in os.environ.get("ZENDRIVE_SUMMARY_TO", "").split(",") if address.strip()
+]
+SUMMARY_FROM = os.environ.get("ZENDRIVE_SUMMARY_FROM", "zendrive-billing@localhost")
+SMTP_CONN_ID = os.environ.get("ZENDRIVE_SMTP_CONN_ID", "smtp_default")
 #: Days before the run's day that are read again, so that late-arriving numbers are corrected (see above).
 LOOKBACK_DAYS = 3
 
@@ -72,6 +85,17 @@ LOOKBACK_DAYS = 3
 #: The warehouse table, as an Asset: downstream DAGs can use ``schedule=[ZENDRIVE_DAILY_USAGE]``.
 ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
 # [END zendrive_daily_usage_asset]
+
+# [START zendrive_daily_summary_email]
+#: The run's summary, by email: the operator pushes it as the XCom "summary"; its first line is the subject.
+daily_summary_email = SmtpNotifier(
+    to=SUMMARY_TO,
+    from_email=SUMMARY_FROM,
+    subject="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary').splitlines()[0] }}",
+    html_content="<pre>{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') | e }}</pre>",
+    smtp_conn_id=SMTP_CONN_ID,
+)
+# [END zendrive_daily_summary_email]
 
 # [START zendrive_daily_billing]
 with DAG(
@@ -99,5 +123,6 @@ with DAG(
         lookback_days=LOOKBACK_DAYS,  # late data: re-read the three days before (see the docstring)
         pool=ZENDRIVE_POOL,
         outlets=[ZENDRIVE_DAILY_USAGE],
+        on_success_callback=[daily_summary_email] if SUMMARY_TO else [],
     )
 # [END zendrive_daily_billing]

@@ -14,3 +14,9 @@ One request, in the order a reader follows it:
 Nothing here is public API: import from ``hooks``, ``operators``, ``sensors``, ``triggers``, ``exceptions``,
 ``retry_policy`` or ``testing``. See docs/architecture.rst.
 """
+
+__all__ = ["DEFAULT_CONN_ID"]
+
+#: The connection id the hook, operator, sensor and trigger use when none is given (here, not in settings, so
+#: that the operator and sensor modules can name it without importing the settings machinery at parse time).
+DEFAULT_CONN_ID = "zendrive_default"

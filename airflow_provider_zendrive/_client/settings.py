@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_zendrive import __version__
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.redaction import REDACTED, redact
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive._client.windows import DateWindow
 
 __all__ = [
-    "DEFAULT_CONN_ID",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_PATH",
     "USER_AGENT",
@@ -34,9 +34,6 @@ __all__ = [
     "build_endpoint_url",
     "default_ca_bundle",
 ]
-
-#: The connection id the hook, operator, sensor and trigger use when none is given.
-DEFAULT_CONN_ID = "zendrive_default"
 
 ENDPOINT_PATH = "/zendrive-api/cdn-stats/"
 #: The documented endpoint, used when a connection leaves the host empty.

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.api import StatsCall
 from airflow_provider_zendrive._client.models import DailyUsage, UsageStats, UsageSummary, merge_stats
 from airflow_provider_zendrive._client.retry import Backoff, Wait
-from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID, ZenDriveSettings
+from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive._client.windows import (
     LONGEST_PULL_DAYS,
     DateLike,

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWindow, choose_window
 from airflow_provider_zendrive._outputs.rows import daily_rows, encode, resolve_format
+from airflow_provider_zendrive._outputs.summary import VolumeUnit, usage_summary
 from airflow_provider_zendrive._text import plural
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ __all__ = [
 
 #: Where a ZenDRIVE customer sees the same numbers in a browser.
 DASHBOARD_URL = "https://dashboard.clearstreamer.com/"
-_GB = 1_000_000_000
 
 
 def table_asset_uri(sql_conn_id: str, table: str) -> str:
@@ -101,7 +101,10 @@ class ZenDriveStatsOperator(BaseOperator):
     """
     Pull ZenDRIVE usage statistics for a window of UTC days; return them, and optionally write them out.
 
-    The return value (XCom ``return_value``) is the hook's stats dict, shaped like the API's response. With
+    The return value (XCom ``return_value``) is the hook's stats dict, shaped like the API's response. Every run
+    also pushes the XCom ``summary``: a short text for people (the first line fits an email subject; requests,
+    success rate, GB sent and received, days without traffic, revised rows), logged as one INFO line and ready
+    for any notifier, e.g. ``SmtpNotifier(subject="{{ ti.xcom_pull(task_ids='pull', key='summary') }}")``. With
     ``output_path`` the stats are also written to a file, with ``sql_conn_id`` upserted into a table; both may
     be combined. Everything that can be checked (dates, format, SQL connection, table name) is checked before
     the API is called.
@@ -147,6 +150,8 @@ class ZenDriveStatsOperator(BaseOperator):
     :param lookback_days: start the chosen window (explicit dates or the run's) this many days earlier, so the
         days before are read again and late-arriving numbers corrected; still one request per 366 days
         (templated; default 0).
+    :param summary_unit: the volume unit of the run's summary: ``"GB"`` (decimal, as the vendor bills; default)
+        or ``"GiB"``.
     :param max_pull_days: the longest window accepted (default 3,660 days, ten requests); a longer one fails
         before any request, as it is usually a typo in a year. Raise it to load a longer history on purpose.
     """
@@ -181,6 +186,7 @@ class ZenDriveStatsOperator(BaseOperator):
         fill_missing_days: bool = True,
         max_pull_days: int = LONGEST_PULL_DAYS,
         lookback_days: int | str = 0,
+        summary_unit: VolumeUnit = "GB",
         **kwargs: Any,
     ) -> None:
         defaults = kwargs.get("default_args") or {}
@@ -216,6 +222,9 @@ class ZenDriveStatsOperator(BaseOperator):
         if not isinstance(lookback_days, str):  # a template is checked once rendered
             _lookback(lookback_days)
         self.lookback_days = lookback_days
+        if summary_unit not in ("GB", "GiB"):
+            raise ValueError(f"summary_unit must be 'GB' or 'GiB', got {summary_unit!r}")
+        self.summary_unit: VolumeUnit = summary_unit
 
     @cached_property
     def hook(self) -> ZenDriveStatsHook:
@@ -254,18 +263,8 @@ class ZenDriveStatsOperator(BaseOperator):
         else:
             self.log.info("ZenDRIVE window: %s (%s), %s.", window, plural(window.days, "day"), why)
             stats = self.hook.get_stats(window.start, window.end, max_pull_days=self.max_pull_days)
-        summary = stats["summary"]
         rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
-        self.log.info(
-            "ZenDRIVE service %s, %s..%s: %s with traffic, %s, %.3f GB sent, %.3f GB received.",
-            stats["service_id"],
-            stats["from"],
-            stats["to"],
-            plural(len(stats["daily"]), "day"),
-            plural(summary["total_requests"], "request"),
-            summary["bytes_sent"] / _GB,
-            summary["bytes_received"] / _GB,
-        )
+        revised: int | None = None
         written: dict[str, dict[str, int]] = {}
         if self.output_path and fmt is not None:
             from airflow_provider_zendrive._outputs.files import write_atomically
@@ -295,11 +294,13 @@ class ZenDriveStatsOperator(BaseOperator):
             )
             for revision in result.revisions:
                 self.log.warning("%s", describe_revision(revision))
+            revised = len(result.revisions)
             written[table_asset_uri(self.sql_conn_id, self.table)] = {
                 "rows": result.rows,
                 "revised": len(result.revisions),
             }
         self._annotate_outlets(context, stats, written)
+        self._push_summary(context, usage_summary(stats, revised=revised, unit=self.summary_unit))
         from airflow_provider_zendrive._outputs.lineage import Lineage
 
         file_uris = [uri for uri in written if not uri.startswith("x-zendrive-table://")]
@@ -311,6 +312,13 @@ class ZenDriveStatsOperator(BaseOperator):
             table=self.table if db_hook is not None else None,
         )
         return stats
+
+    def _push_summary(self, context: Context, summary: str) -> None:
+        """Log the run's summary (one INFO record) and push it as the XCom ``summary``, for notifiers."""
+        self.log.info("%s", summary)
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="summary", value=summary)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
         """

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.retry import poll_again_after
-from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
 from airflow_provider_zendrive._compat import (
     AirflowFailException,
     AirflowRescheduleException,

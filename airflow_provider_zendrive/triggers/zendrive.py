@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.api import StatsCall
 from airflow_provider_zendrive._client.retry import Backoff, Wait, poll_again_after
-from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID, ZenDriveSettings
+from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 

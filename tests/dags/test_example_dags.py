@@ -164,6 +164,45 @@ def test_daily_billing_upserts_the_day_before_the_logical_date_and_its_lookback(
 
 
 @pytest.mark.slow
+def test_daily_billing_emails_its_summary_through_a_real_smtp_server(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    from smtp_server import smtp_server
+
+    env = warehouse[1]
+    first, last = datetime.date(2026, 4, 28), datetime.date(2026, 5, 1)  # the run's day and its lookback
+    with smtp_server() as mailbox:
+        env = {
+            **env,
+            "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri(),
+            "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
+            "ZENDRIVE_SUMMARY_TO": "billing@example.com, ops@example.com",
+            "ZENDRIVE_SUMMARY_FROM": "zendrive@example.com",
+        }
+        result = airflow_runner.run("zendrive_daily_billing", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
+        assert_success(result)
+
+    ((recipients, message),) = mailbox.messages
+    assert recipients == ["billing@example.com", "ops@example.com"]
+    assert message["From"] == "zendrive@example.com"
+    summary = zendrive_emulator.expected_stats(first, last)["summary"]
+    rate = 100 * summary["successful_requests"] / summary["total_requests"]
+    assert message["Subject"] == (
+        f"ZenDRIVE service {DEMO_SERVICE_ID}, 2026-04-28 to 2026-05-01: {summary['total_requests']:,} requests, "
+        f"{rate:.2f} % successful, {summary['bytes_sent'] / 1e9:,.1f} GB sent"
+    )
+    body = message.get_body(("html", "plain"))
+    assert body is not None
+    text = body.get_content()
+    assert f"{summary['successful_requests']:,} successful" in text
+    assert f"{summary['bytes_received'] / 1e9:,.1f} GB received" in text
+    assert "Revised rows: 0" in text
+    assert result.xcom("pull_daily_usage", key="summary").splitlines()[0] == message["Subject"]
+    assert DEMO_SECRET_KEY not in message.as_string()
+    assert DEMO_SECRET_KEY not in result.all_text()
+
+
+@pytest.mark.slow
 def test_daily_billing_lookback_corrects_late_data_and_reports_the_revision(
     airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
 ) -> None:

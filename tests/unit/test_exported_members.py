@@ -86,7 +86,9 @@ def test_the_package_root_holds_only_public_modules_and_marked_internals() -> No
 
 
 def test_one_default_connection_id() -> None:
-    from airflow_provider_zendrive._client.settings import DEFAULT_CONN_ID
+    from airflow_provider_zendrive._client import DEFAULT_CONN_ID
+    from airflow_provider_zendrive._client.settings import ZenDriveSettings
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
     assert ZenDriveStatsHook.default_conn_name == DEFAULT_CONN_ID == "zendrive_default"
+    assert ZenDriveSettings("https://x/", "a", "b").conn_id == DEFAULT_CONN_ID
