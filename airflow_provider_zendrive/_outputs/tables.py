@@ -41,6 +41,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "Revision",
     "TableWrite",
+    "begin_transaction",
     "check_table_target",
     "create_revisions_table_sql",
     "create_table_sql",
@@ -240,7 +241,7 @@ def upsert_rows(
     try:
         if hook.supports_autocommit:
             hook.set_autocommit(conn, False)
-        _begin(conn)
+        begin_transaction(conn)
         cursor = conn.cursor()
         try:
             if create_table:
@@ -308,7 +309,7 @@ def describe_revision(revision: Revision) -> str:
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def _begin(conn: Any) -> None:
+def begin_transaction(conn: Any) -> None:
     """
     Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it.
 

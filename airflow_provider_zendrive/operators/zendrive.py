@@ -1,7 +1,8 @@
 """
-The ZenDRIVE usage-statistics operator: stats to XCom, to a file anywhere, or to any SQL table.
+The ZenDRIVE operators: usage statistics to XCom, to a file anywhere, or to any SQL table; and budget alerts
+from that table.
 
-Importing this module is cheap: the hook (``requests``), common-sql and ObjectStoragePath are imported when a
+Importing this module is cheap: the hook (``httpx``), common-sql and ObjectStoragePath are imported when a
 task runs, and nothing touches the network or a connection while a DAG is parsed.
 """
 
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
 
     from airflow_provider_zendrive._client.models import UsageStats
     from airflow_provider_zendrive._client.windows import DateLike
+    from airflow_provider_zendrive._outputs.budget import Crossing
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
 __all__ = [
     "DASHBOARD_URL",
+    "ZenDriveBudgetAlertOperator",
     "ZenDriveDashboardLink",
     "ZenDriveStatsOperator",
     "file_asset",
@@ -364,6 +367,96 @@ class ZenDriveStatsOperator(BaseOperator):
             uri = getattr(outlet, "uri", None)
             if uri in written:
                 events[outlet].extra.update({"from": stats["from"], "to": stats["to"], **written[uri]})
+
+
+class ZenDriveBudgetAlertOperator(BaseOperator):
+    """
+    Tell people, once, when a service's month-to-date egress crosses a threshold of its monthly budget.
+
+    Reads the daily ``bytes_sent`` that :class:`ZenDriveStatsOperator` wrote to ``table`` (no API request), finds
+    each threshold crossed in the newest month of the table and the month before, and calls ``notifiers`` for
+    each crossing not alerted before. A ledger table (``alerts_table``, one row per service, month and
+    threshold) makes that once: the row is claimed in the transaction that notifies, so reruns, retries,
+    backfills and late-data re-reads never alert twice, and a notifier that fails leaves the alert to the
+    retry. Schedule it on the table's Asset (``schedule=[table_asset(...)]``) to check after every load.
+
+    Each notifier is called with the task context plus ``zendrive_alert`` (the alert's text: a headline, then
+    the numbers) and ``zendrive_crossing`` (its fields), so templates can say
+    ``subject="{{ zendrive_alert.splitlines()[0] }}"``. The texts of the alerts sent are returned (XCom).
+
+    :param sql_conn_id: the connection of the warehouse table (templated).
+    :param table: the table the stats operator writes (templated).
+    :param budget_gb: the monthly egress budget in decimal GB, for every service, or ``{service_id: GB}``
+        (services not in it are not watched).
+    :param thresholds: percentages of the budget that alert, e.g. ``(50, 80, 100)``.
+    :param alerts_table: the ledger table, next to ``table`` (created if missing; templated).
+    :param notifiers: what to call for each new crossing (any Airflow notifier, or a callable taking the context).
+    """
+
+    template_fields: Sequence[str] = ("sql_conn_id", "table", "alerts_table")
+
+    def __init__(
+        self,
+        *,
+        sql_conn_id: str,
+        budget_gb: float | dict[int | str, float],
+        thresholds: Sequence[int] = (50, 80, 100),
+        table: str = "zendrive_daily_usage",
+        alerts_table: str = "zendrive_budget_alerts",
+        notifiers: Sequence[Any] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_zendrive._outputs.budget import budgets_in_bytes, check_thresholds
+
+        self.thresholds = check_thresholds(thresholds)
+        budgets_in_bytes(budget_gb)  # refused now, not at run time
+        self.budget_gb = budget_gb
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.alerts_table = alerts_table
+        self.notifiers = list(notifiers)
+        if not self.notifiers:
+            raise ValueError(
+                "ZenDriveBudgetAlertOperator needs at least one notifier: an alert is claimed once, when sent."
+            )
+
+    def execute(self, context: Context) -> list[str]:
+        """Find the crossings in the table, notify the new ones, and return their texts."""
+        from airflow_provider_zendrive._outputs.budget import (
+            budgets_in_bytes,
+            find_crossings,
+            notify_new_crossings,
+            read_month_to_date,
+        )
+        from airflow_provider_zendrive._outputs.tables import get_db_hook
+
+        if self.alerts_table == self.table:
+            from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+            raise ZenDriveInputError(f"alerts_table must not be the usage table {self.table!r}.")
+        hook = get_db_hook(self.sql_conn_id)
+        crossings = find_crossings(
+            read_month_to_date(hook, self.table), budgets_in_bytes(self.budget_gb), self.thresholds
+        )
+
+        def notify(crossing: Crossing) -> None:
+            import copy
+
+            alert_context: Any = {**context, "zendrive_alert": crossing.text, "zendrive_crossing": crossing}
+            for notifier in self.notifiers:
+                # A fresh copy per alert: a notifier renders its templates in place, once.
+                copy.copy(notifier)(alert_context)
+
+        sent = notify_new_crossings(get_db_hook(self.sql_conn_id), self.alerts_table, crossings, notify)
+        for crossing in sent:
+            self.log.warning("Budget alert sent: %s", crossing.text.replace("\n", " "))
+        self.log.info(
+            "ZenDRIVE budget: %s in the table, %s new, alerted now.",
+            plural(len(crossings), "threshold crossing"),
+            len(sent),
+        )
+        return [crossing.text for crossing in sent]
 
 
 def _lookback(value: object) -> int:

@@ -98,6 +98,7 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
         "zendrive_monthly_report",
         "zendrive_fleet",
         "zendrive_history",
+        "zendrive_budget_alerts",
     }
     for dag_id in bag.dag_ids:
         dag = bag.dags[dag_id]
@@ -303,6 +304,36 @@ def test_history_refuses_a_bad_range_before_any_request(
         with sqlite3.connect(path) as conn:
             found = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
         assert found == (0,)
+
+
+@pytest.mark.slow
+def test_budget_alerts_email_each_crossing_once(
+    airflow_runner: AirflowRunner, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    from smtp_server import smtp_server
+
+    path, env = warehouse
+    first, last = datetime.date(2026, 4, 1), datetime.date(2026, 4, 30)
+    fill_warehouse(path, DEMO_SERVICE_ID, first, last)
+    sent = sum(row[COLUMNS.index("bytes_sent")] for row in truth_tuples(DEMO_SERVICE_ID, first, last))
+    with smtp_server() as mailbox:
+        env = {
+            **env,
+            "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
+            "ZENDRIVE_ALERT_TO": "billing@example.com",
+            "ZENDRIVE_BUDGET_GB": str(sent / 1.15 / 1e9),  # April ends at 115 % of the budget
+        }
+        result = airflow_runner.run("zendrive_budget_alerts", dags_folder=EXAMPLE_DAGS, env=env)
+        assert_success(result)
+        again = airflow_runner.run("zendrive_budget_alerts", dags_folder=EXAMPLE_DAGS, env=env)
+        assert_success(again)
+
+    subjects = [message["Subject"] for _, message in mailbox.messages]
+    assert [s.split(" reached ")[1].split(" of ")[0] for s in subjects] == ["50 %", "80 %", "100 %"], subjects
+    assert all(s.startswith(f"ZenDRIVE service {DEMO_SERVICE_ID} reached ") for s in subjects)
+    assert [recipients for recipients, _ in mailbox.messages] == [["billing@example.com"]] * 3
+    assert len(result.xcom("check_budget")) == 3
+    assert again.xcom("check_budget") == []  # the second run finds every crossing claimed
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ PUBLIC = {
     ],
     "airflow_provider_zendrive.operators.zendrive": [
         "DASHBOARD_URL",
+        "ZenDriveBudgetAlertOperator",
         "ZenDriveDashboardLink",
         "ZenDriveStatsOperator",
         "file_asset",

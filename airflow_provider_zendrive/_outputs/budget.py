@@ -1,0 +1,232 @@
+"""
+Monthly egress budget alerts that fire once per crossing, from the warehouse table alone (no API request).
+
+**When a threshold is crossed** is derived from the data: for a service and a calendar month, the threshold
+``t %`` of a budget ``B`` is crossed on the first day ``d`` whose month-to-date ``bytes_sent`` reaches
+``t / 100 * B`` (the days before ``d`` add up to less). Rows updated later (late data, a lookback re-read)
+may move that day; the crossing itself is the same.
+
+**Once** is kept by a ledger table, one row per ``(service_id, month, threshold)`` (its primary key), claimed
+in the same transaction that notifies: the alert is sent while the row is inserted, and the row is committed
+only after every notifier returned. A notifier that fails rolls the claim back, so the task's retry sends
+again (at least once); a claim that exists means it was sent, so reruns, retries, backfills and re-reads never
+send it twice. Two runs at the same moment queue on the write lock (SQLite) or the key (a second insert of the
+same key fails, and its retry finds the claim).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_zendrive._outputs.summary import format_volume
+from airflow_provider_zendrive._outputs.tables import quote_table
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = [
+    "LEDGER_COLUMNS",
+    "Crossing",
+    "budgets_in_bytes",
+    "check_thresholds",
+    "find_crossings",
+    "notify_new_crossings",
+    "read_month_to_date",
+]
+
+#: The ledger's columns; ``(service_id, month, threshold)`` is its primary key.
+LEDGER_COLUMNS = ("service_id", "month", "threshold", "crossed_on", "month_to_date", "budget", "alerted_at")
+_LEDGER_TYPES = {
+    "service_id": "BIGINT",
+    "month": "VARCHAR(7)",
+    "threshold": "INTEGER",
+    "crossed_on": "DATE",
+    "month_to_date": "BIGINT",
+    "budget": "BIGINT",
+    "alerted_at": "TIMESTAMP",
+}
+_GB = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """
+    A service's month-to-date egress reaching a threshold of its budget.
+
+    :param service_id: the service.
+    :param month: ``YYYY-MM``.
+    :param threshold: the threshold, in percent of the budget.
+    :param day: the first day (``YYYY-MM-DD``) whose month-to-date reaches it.
+    :param month_to_date: ``bytes_sent`` from the 1st through ``day``.
+    :param budget: the monthly budget, in bytes.
+    """
+
+    service_id: int
+    month: str
+    threshold: int
+    day: str
+    month_to_date: int
+    budget: int
+
+    @property
+    def text(self) -> str:
+        """The alert, for people: a headline (an email subject), then the numbers."""
+        share = 100 * self.month_to_date / self.budget
+        return (
+            f"ZenDRIVE service {self.service_id} reached {self.threshold} % of its {self.month} egress budget "
+            f"on {self.day}\n"
+            f"Sent from {self.month}-01 through {self.day}: {format_volume(self.month_to_date)} "
+            f"({share:.1f} % of the {format_volume(self.budget)} budget)."
+        )
+
+
+def check_thresholds(thresholds: Iterable[int]) -> tuple[int, ...]:
+    """
+    Validate thresholds (percent of the budget, 1 to 1000) and return them sorted, without duplicates.
+
+    :raises ZenDriveInputError: for anything else, or none at all.
+    """
+    values = tuple(thresholds)
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1000 for v in values):
+        raise ZenDriveInputError(
+            f"thresholds must be whole percentages of the budget between 1 and 1000, got {list(values)!r}"
+        )
+    return tuple(sorted(set(values)))
+
+
+def budgets_in_bytes(budget_gb: float | Mapping[int | str, float]) -> Callable[[int], int | None]:
+    """
+    The budget of a service in bytes, from one budget for every service or a ``{service_id: GB}`` mapping
+    (services not in it have no budget and are never alerted on).
+
+    :raises ZenDriveInputError: for a budget that is not a positive number of GB.
+    """
+    if isinstance(budget_gb, Mapping):
+        table = {int(service): _positive_gb(gb) for service, gb in budget_gb.items()}
+        return table.get
+    one = _positive_gb(budget_gb)
+    return lambda service_id: one
+
+
+def _positive_gb(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ZenDriveInputError(f"a budget must be a positive number of GB, got {value!r}")
+    return round(value * _GB)
+
+
+def find_crossings(
+    daily: Iterable[tuple[int, str, int]], budget_of: Callable[[int], int | None], thresholds: Sequence[int]
+) -> list[Crossing]:
+    """
+    Every threshold crossed, per service and month, with the day the data shows it.
+
+    :param daily: ``(service_id, YYYY-MM-DD, bytes_sent)`` rows, in any order (one per service and day).
+    :param budget_of: the budget of a service in bytes (None: no budget).
+    :param thresholds: percentages of the budget, from :func:`check_thresholds`.
+    """
+    months: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for service_id, day, sent in daily:
+        months.setdefault((int(service_id), str(day)[:7]), []).append((str(day)[:10], int(sent)))
+    crossings = []
+    for (service_id, month), days in sorted(months.items()):
+        budget = budget_of(service_id)
+        if budget is None:
+            continue
+        total = 0
+        pending = list(thresholds)
+        for day, sent in sorted(days):
+            total += sent
+            while pending and 100 * total >= pending[0] * budget:
+                crossings.append(Crossing(service_id, month, pending.pop(0), day, total, budget))
+    return crossings
+
+
+def read_month_to_date(hook: DbApiHook, table: str, *, months_back: int = 1) -> list[tuple[int, str, int]]:
+    """
+    ``(service_id, date, bytes_sent)`` of the newest month in the table and the ``months_back`` months before
+    it: what a run can still see cross (older months were checked by the runs of their time).
+    """
+    quoted = quote_table(table, hook.escape_word_format)
+    newest = hook.get_first(f"SELECT MAX(date) FROM {quoted}")  # noqa: S608 - a checked, quoted identifier
+    if not newest or newest[0] is None:
+        return []
+    last = datetime.date.fromisoformat(str(newest[0])[:10])
+    first = last.replace(day=1)
+    for _ in range(months_back):
+        first = (first - datetime.timedelta(days=1)).replace(day=1)
+    rows = hook.get_records(
+        f"SELECT service_id, date, bytes_sent FROM {quoted} WHERE date >= {hook.placeholder}",  # noqa: S608
+        parameters=(first.isoformat(),),
+    )
+    return [(int(r[0]), str(r[1])[:10], int(r[2])) for r in rows]
+
+
+def notify_new_crossings(
+    hook: DbApiHook,
+    ledger: str,
+    crossings: Sequence[Crossing],
+    notify: Callable[[Crossing], None],
+    *,
+    now: datetime.datetime | None = None,
+) -> list[Crossing]:
+    """
+    Claim each crossing not in the ledger yet and notify it, in one transaction (see the module docstring).
+
+    :param ledger: ``[schema.]name`` of the ledger table (created if missing).
+    :param notify: sends one alert; an exception rolls every claim of this call back.
+    :return: the crossings notified now (those already claimed are skipped).
+    """
+    from airflow_provider_zendrive._outputs.tables import begin_transaction
+
+    quote = hook.escape_word_format
+    quoted = quote_table(ledger, quote)
+    names = ", ".join(quote.format(name) for name in LEDGER_COLUMNS)
+    stamp = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(tzinfo=None)
+    alerted_at = stamp.isoformat(sep=" ", timespec="seconds")
+    columns = [f"{quote.format(name)} {_LEDGER_TYPES[name]} NOT NULL" for name in LEDGER_COLUMNS]
+    key = ", ".join(quote.format(name) for name in ("service_id", "month", "threshold"))
+    conn: Any = hook.get_conn()
+    fresh: list[Crossing] = []
+    try:
+        if hook.supports_autocommit:
+            hook.set_autocommit(conn, False)
+        begin_transaction(conn)
+        cursor = conn.cursor()
+        try:
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))")
+            cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
+            claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
+            marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
+            for crossing in crossings:
+                if (crossing.service_id, crossing.month, crossing.threshold) in claimed:
+                    continue
+                cursor.execute(
+                    f"INSERT INTO {quoted} ({names}) VALUES ({marks})",  # noqa: S608
+                    (
+                        crossing.service_id,
+                        crossing.month,
+                        crossing.threshold,
+                        crossing.day,
+                        crossing.month_to_date,
+                        crossing.budget,
+                        alerted_at,
+                    ),
+                )
+                notify(crossing)
+                fresh.append(crossing)
+        finally:
+            cursor.close()
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+    return fresh
