@@ -181,7 +181,7 @@ def notify_new_crossings(
     :param notify: sends one alert; an exception rolls every claim of this call back.
     :return: the crossings notified now (those already claimed are skipped).
     """
-    from airflow_provider_zendrive._outputs.tables import begin_transaction
+    from airflow_provider_zendrive._outputs.tables import begin_transaction, create_if_missing
 
     quote = hook.escape_word_format
     quoted = quote_table(ledger, quote)
@@ -198,7 +198,8 @@ def notify_new_crossings(
         begin_transaction(conn)
         cursor = conn.cursor()
         try:
-            cursor.execute(f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))")
+            ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+            create_if_missing(cursor, hook, quoted, ddl)
             cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
             claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
             marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))

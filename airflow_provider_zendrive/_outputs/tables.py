@@ -38,11 +38,13 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_COLUMNS",
     "REVISION_COLUMNS",
+    "SQLITE_BUSY_TIMEOUT_MS",
     "TABLE_COLUMNS",
     "Revision",
     "TableWrite",
     "begin_transaction",
     "check_table_target",
+    "create_if_missing",
     "create_revisions_table_sql",
     "create_table_sql",
     "describe_revision",
@@ -245,13 +247,18 @@ def upsert_rows(
         cursor = conn.cursor()
         try:
             if create_table:
-                cursor.execute(create_table_sql(quoted, quote_format))
+                create_if_missing(cursor, hook, quoted, create_table_sql(quoted, quote_format))
             revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
             if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
                 cursor.executemany(sql, values)
             if quoted_revisions is not None:
                 if create_table:
-                    cursor.execute(create_revisions_table_sql(quoted_revisions, quote_format))
+                    create_if_missing(
+                        cursor,
+                        hook,
+                        quoted_revisions,
+                        create_revisions_table_sql(quoted_revisions, quote_format),
+                    )
                 audit = [
                     (revision.service_id, revision.date, name, old, new, fetched, revised_by)
                     for revision in revisions
@@ -307,6 +314,24 @@ def describe_revision(revision: Revision) -> str:
 
 #: How long a SQLite writer waits for another writer's lock before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def create_if_missing(cursor: Any, hook: DbApiHook, quoted_table: str, ddl: str) -> None:
+    """
+    Run ``CREATE TABLE IF NOT EXISTS`` inside the caller's transaction, safely against concurrent creators.
+
+    On PostgreSQL two transactions that create the same new table at once collide on the catalog
+    (``UniqueViolation`` on ``pg_type``) although both say ``IF NOT EXISTS``: a mapped fleet's first run did.
+    When the table does not exist yet, a transaction-scoped advisory lock on its name serializes the creators:
+    the second waits for the first to commit, then finds the table. Once it exists, no lock is taken.
+    """
+    if getattr(hook, "dialect_name", "") == "postgresql":
+        cursor.execute(f"SELECT to_regclass({hook.placeholder})", (quoted_table,))
+        if cursor.fetchone()[0] is None:
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))", (f"zendrive:{quoted_table}",)
+            )
+    cursor.execute(ddl)
 
 
 def begin_transaction(conn: Any) -> None:
