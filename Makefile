@@ -6,7 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-PKG := airflow_provider_zendrive
 UV := $(BIN)/python -m uv
 # The Airflow releases CI proves: the floor minor's latest patch and the latest 3.x. pyproject.toml's
 # `apache-airflow>=X.Y` must be the floor's minor (tests/test_packaging.py checks it).
@@ -17,7 +16,7 @@ INSTALL_CHECK_AIRFLOW ?= $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
 # Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
-.PHONY: install test lint typecheck pytest unit dist install-check demo docs bench clean
+.PHONY: install test lint typecheck pytest unit dist install-check distributed demo docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +38,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The package, the tests, the benchmarks and the scripts: what to check, and where the tests' and benchmarks'
+# top-level helper modules live, is in pyproject.toml's [tool.mypy].
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict $(PKG)
+	$(BIN)/mypy --strict
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
@@ -60,6 +61,11 @@ dist: $(STAMP)
 # The wheel with only its declared dependencies, in a fresh venv per Airflow release, under a real deployment.
 install-check: dist
 	PYTHON=$(PYTHON) scripts/install_check.sh $(INSTALL_CHECK_AIRFLOW)
+
+# The wheel in a distributed deployment: PostgreSQL, Redis, and the API server, scheduler, DAG processor,
+# triggerer and a Celery worker as separate processes (needs redis-server and PostgreSQL's server binaries).
+distributed: dist
+	PYTHON=$(PYTHON) AIRFLOW_VERSION=$(AIRFLOW_LATEST) scripts/distributed_check.sh $(DISTRIBUTED_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
