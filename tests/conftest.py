@@ -131,12 +131,16 @@ def postgresql_db(postgresql_server: dict[str, object]) -> Iterator[dict[str, ob
     import psycopg
 
     dbname = f"test_{uuid.uuid4().hex[:12]}"
-    admin = {"host": postgresql_server["host"], "port": postgresql_server["port"], "user": "postgres"}
-    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:  # type: ignore[arg-type]
+    admin: dict[str, Any] = {
+        "host": postgresql_server["host"],
+        "port": postgresql_server["port"],
+        "user": "postgres",
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
     uri = f"postgres://postgres@{admin['host']}:{admin['port']}/{dbname}"
     yield {**admin, "dbname": dbname, "uri": uri}
-    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 

@@ -131,9 +131,8 @@ def test_public_classes_and_functions_have_docstrings(module_name: str) -> None:
 def test_every_init_parameter_is_documented(path: str) -> None:
     cls = resolve(path)
     assert inspect.isclass(cls)
-    if (
-        "__dataclass_fields__" in cls.__dict__
-    ):  # a dataclass itself (BaseOperator is one; its subclasses are not)
+    # A dataclass itself (BaseOperator is one; its subclasses are not). is_dataclass, true then, narrows the type.
+    if "__dataclass_fields__" in cls.__dict__ and dataclasses.is_dataclass(cls):
         params = [field.name for field in dataclasses.fields(cls) if field.init]
     else:
         # BaseOperator's metaclass wraps __init__ and gives it a signature merged with BaseOperator's: read

@@ -13,7 +13,8 @@ MAKEFILE = (REPO / "Makefile").read_text()
 
 
 def make_variable(name: str) -> str:
-    (value,) = re.findall(rf"^{name} := (\S+)$", MAKEFILE, flags=re.MULTILINE)
+    values: list[str] = re.findall(rf"^{name} := (\S+)$", MAKEFILE, flags=re.MULTILINE)
+    (value,) = values
     return value
 
 

@@ -17,12 +17,12 @@ from airflow_provider_zendrive._client.settings import DEFAULT_ENDPOINT
 from airflow_provider_zendrive.get_provider_info import get_provider_info
 
 
-def test_provider_info_validates_against_airflows_schema():
+def test_provider_info_validates_against_airflows_schema() -> None:
     schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
 
 
-def test_entry_point_points_at_get_provider_info():
+def test_entry_point_points_at_get_provider_info() -> None:
     (entry,) = [
         ep
         for ep in entry_points(group="apache_airflow_provider")
@@ -32,7 +32,7 @@ def test_entry_point_points_at_get_provider_info():
     assert get_provider_info()["versions"] == [__version__]
 
 
-def test_connection_form_is_declared_without_importing_the_hook():
+def test_connection_form_is_declared_without_importing_the_hook() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "zendrive"
     behaviour = conn_type["ui-field-behaviour"]
@@ -46,7 +46,7 @@ def test_connection_form_is_declared_without_importing_the_hook():
     assert set(conn_type["conn-fields"]) == {"timeout", "verify", "max_retries"}
 
 
-def test_every_declared_module_and_class_imports():
+def test_every_declared_module_and_class_imports() -> None:
     import importlib
 
     info = get_provider_info()
@@ -58,7 +58,7 @@ def test_every_declared_module_and_class_imports():
     assert getattr(importlib.import_module(module), name).conn_type == "zendrive"
 
 
-def test_airflow_cli_lists_the_connection_type(tmp_path: Path):
+def test_airflow_cli_lists_the_connection_type(tmp_path: Path) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "json"],

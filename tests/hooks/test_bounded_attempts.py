@@ -6,6 +6,7 @@ import asyncio
 import time
 import tracemalloc
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,11 +16,13 @@ from airflow_provider_zendrive.exceptions import (
     ZenDriveResponseError,
     ZenDriveUnavailableError,
 )
-from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 from airflow_provider_zendrive.testing import Fault, ZenDriveEmulator
 from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
 
-MakeHook = Callable[..., ZenDriveStatsHook]
+if TYPE_CHECKING:
+    from conftest import RecordingHook
+
+MakeHook = Callable[..., "RecordingHook"]
 
 
 @pytest.mark.parametrize("interval", [0.05, 0.5])
@@ -46,7 +49,7 @@ def test_retries_of_a_dripping_server_are_each_bounded(
     stats = hook.get_stats("2026-05-01", "2026-05-02")
 
     assert stats["from"] == "2026-05-01"
-    assert hook.waits  # type: ignore[attr-defined]
+    assert hook.waits
     assert time.monotonic() - started < 4.0
     assert [r.status for r in zendrive_emulator.requests] == [200, 200, 200]
 

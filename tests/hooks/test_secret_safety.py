@@ -113,7 +113,7 @@ def test_secret_absent_from_failures(
     zendrive_emulator: ZenDriveEmulator,
     everything_logged: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
-):
+) -> None:
     zendrive_emulator.add_account("leak-test-key", secret, 4242)
     faults, extra, which = scenarios(zendrive_emulator, secret)[name]
     if name == "403":
@@ -142,7 +142,7 @@ def test_secret_absent_from_success_and_test_connection(
     zendrive_emulator: ZenDriveEmulator,
     everything_logged: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
-):
+) -> None:
     zendrive_emulator.add_account("leak-test-key", secret, 4242)
     hook = make_hook("leak-test-key", secret)
 
@@ -159,7 +159,7 @@ def test_secret_absent_from_success_and_test_connection(
 
 def test_secret_is_registered_with_the_masker(
     secret: str, make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     from airflow.sdk._shared.secrets_masker import redact
 
     zendrive_emulator.add_account("leak-test-key", secret, 4242)

@@ -9,6 +9,7 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
@@ -36,16 +37,26 @@ from airflow_provider_zendrive.testing import (
     usage_for_day,
 )
 
-MakeHook = Callable[..., ZenDriveStatsHook]
+if TYPE_CHECKING:
+    from conftest import RecordingHook
+
+    from airflow_provider_zendrive.testing._types import MalformedKind
+
+MakeHook = Callable[..., "RecordingHook"]
 TODAY = datetime.datetime.now(datetime.UTC).date()
 
 
-def bodies(emulator: ZenDriveEmulator) -> list[dict[str, str]]:
+def bodies(emulator: ZenDriveEmulator) -> list[Any]:
+    """The parsed request bodies (None for a body that is not JSON)."""
     return [r.json for r in emulator.requests]
 
 
 def windows_sent(emulator: ZenDriveEmulator) -> list[tuple[str | None, str | None]]:
-    return [(r.json.get("from"), r.json.get("to")) for r in emulator.requests]
+    windows = []
+    for r in emulator.requests:
+        assert isinstance(r.json, dict), r  # every request the hook sends is a JSON object
+        windows.append((r.json.get("from"), r.json.get("to")))
+    return windows
 
 
 def hook_for_url(
@@ -68,7 +79,7 @@ def hook_for_url(
 
 def test_no_dates_sends_no_dates_and_returns_the_api_shape(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     stats = make_hook().get_stats()
 
     assert windows_sent(zendrive_emulator) == [(None, None)]
@@ -96,8 +107,12 @@ def test_no_dates_sends_no_dates_and_returns_the_api_shape(
     ],
 )
 def test_dates_are_sent_as_utc_days(
-    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, from_date, to_date, expected
-):
+    make_hook: MakeHook,
+    zendrive_emulator: ZenDriveEmulator,
+    from_date: datetime.date | str,
+    to_date: datetime.date | str,
+    expected: tuple[str, str],
+) -> None:
     stats = make_hook().get_stats(from_date, to_date)
 
     assert windows_sent(zendrive_emulator) == [expected]
@@ -106,7 +121,9 @@ def test_dates_are_sent_as_utc_days(
     assert stats == zendrive_emulator.expected_stats(first, last)
 
 
-def test_one_bound_fills_the_other_like_the_server(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_one_bound_fills_the_other_like_the_server(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     hook = make_hook()
     hook.get_stats(to_date="2026-03-31")
     hook.get_stats(from_date=TODAY - datetime.timedelta(days=3))
@@ -132,8 +149,8 @@ def test_one_bound_fills_the_other_like_the_server(make_hook: MakeHook, zendrive
     ],
 )
 def test_bad_dates_fail_before_any_request(
-    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, from_date, to_date, named
-):
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, from_date: Any, to_date: Any, named: str
+) -> None:
     with pytest.raises(ValueError, match=named) as info:
         make_hook().get_stats(from_date, to_date)
 
@@ -144,7 +161,7 @@ def test_bad_dates_fail_before_any_request(
 
 def test_three_year_window_is_three_chunks_merged_to_the_per_day_truth(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     start, end = datetime.date(2023, 1, 1), datetime.date(2025, 12, 31)  # 1096 days
 
     stats = make_hook().get_stats(start, end)
@@ -171,17 +188,21 @@ def test_three_year_window_is_three_chunks_merged_to_the_per_day_truth(
 
 
 @pytest.mark.parametrize(("days", "requests"), [(366, 1), (367, 2), (732, 2), (733, 3)])
-def test_chunk_boundaries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, days, requests):
+def test_chunk_boundaries(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, days: int, requests: int
+) -> None:
     start = datetime.date(2024, 1, 1)
     stats = make_hook().get_stats(start, start + datetime.timedelta(days=days - 1))
 
     assert len(zendrive_emulator.requests) == requests
     for first, last in windows_sent(zendrive_emulator):
+        assert first is not None
+        assert last is not None
         assert (datetime.date.fromisoformat(last) - datetime.date.fromisoformat(first)).days + 1 <= 366
     assert (stats["summary"]["unique_ips"] is None) == (requests > 1)
 
 
-def test_single_window_keeps_unique_ips(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_single_window_keeps_unique_ips(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     stats = make_hook().get_stats("2026-01-01", "2026-01-31")
     assert (
         stats["summary"]["unique_ips"]
@@ -191,7 +212,9 @@ def test_single_window_keeps_unique_ips(make_hook: MakeHook, zendrive_emulator: 
     )
 
 
-def test_chunks_of_different_services_are_an_error(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_chunks_of_different_services_are_an_error(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     first = zendrive_emulator.expected_stats(datetime.date(2024, 1, 1), datetime.date(2024, 12, 31))
     second = zendrive_emulator.expected_stats(datetime.date(2025, 1, 1), datetime.date(2025, 1, 31))
     second["service_id"] = 9999
@@ -204,7 +227,7 @@ def test_chunks_of_different_services_are_an_error(make_hook: MakeHook, zendrive
         make_hook().get_stats("2024-01-01", "2025-01-31")
 
 
-def test_new_service_is_empty(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_new_service_is_empty(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.add_account("fresh-key", "fresh-secret-123", 77, new=True)
     stats = make_hook("fresh-key", "fresh-secret-123").get_stats("2026-01-01", "2026-01-31")
     assert stats["daily"] == []
@@ -215,7 +238,9 @@ def test_new_service_is_empty(make_hook: MakeHook, zendrive_emulator: ZenDriveEm
 # --- the request itself ----------------------------------------------------------------------------------
 
 
-def test_request_is_a_json_post_with_our_user_agent(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_request_is_a_json_post_with_our_user_agent(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     make_hook().get_stats("2026-01-01", "2026-01-02")
 
     (request,) = zendrive_emulator.requests
@@ -234,7 +259,7 @@ def test_request_is_a_json_post_with_our_user_agent(make_hook: MakeHook, zendriv
 
 def test_full_url_host_without_trailing_slash_gets_one(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
-):
+) -> None:
     hook = hook_for_url(set_connection, zendrive_emulator.url.rstrip("/"), zendrive_emulator.ca_path)
 
     hook.get_stats("2026-01-01", "2026-01-01")
@@ -245,7 +270,7 @@ def test_full_url_host_without_trailing_slash_gets_one(
 
 def test_bare_host_and_port_imply_https_and_the_documented_path(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     hook = make_hook()
     assert hook.settings.url == f"https://127.0.0.1:{zendrive_emulator.port}/zendrive-api/cdn-stats/"
     hook.get_stats("2026-01-01", "2026-01-01")
@@ -255,7 +280,7 @@ def test_bare_host_and_port_imply_https_and_the_documented_path(
 @pytest.mark.parametrize("scheme", ["http", "HTTP"])
 def test_plain_http_is_refused_before_any_socket(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], scheme: str
-):
+) -> None:
     hook = hook_for_url(set_connection, zendrive_emulator.http_url.replace("http", scheme, 1))
 
     with pytest.raises(ZenDriveInputError, match="HTTPS"):
@@ -265,7 +290,7 @@ def test_plain_http_is_refused_before_any_socket(
     assert zendrive_emulator.requests == []
 
 
-def test_redirects_are_never_followed(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_redirects_are_never_followed(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(Fault(status=301, headers={"Location": zendrive_emulator.url + "moved/"}))
 
     with pytest.raises(ZenDriveRequestError, match="trailing slash") as info:
@@ -277,7 +302,7 @@ def test_redirects_are_never_followed(make_hook: MakeHook, zendrive_emulator: Ze
 
 def test_the_servers_own_redirect_for_a_missing_slash_is_reported(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
-):
+) -> None:
     # A path the hook does not normalise (it only appends the slash when the path is bare) still cannot
     # lose the body silently: the emulator's 301 becomes an error.
     hook = hook_for_url(set_connection, zendrive_emulator.url.rstrip("/"), zendrive_emulator.ca_path)
@@ -296,14 +321,18 @@ def test_the_servers_own_redirect_for_a_missing_slash_is_reported(
 # --- errors and retries ----------------------------------------------------------------------------------
 
 
-def test_wrong_secret_is_401_and_not_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_wrong_secret_is_401_and_not_retried(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     with pytest.raises(ZenDriveAuthError, match="credentials") as info:
         make_hook(secret_key="wrong-secret").get_stats()
     assert info.value.status_code == 401
     assert len(zendrive_emulator.requests) == 1
 
 
-def test_suspended_service_is_403_and_not_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_suspended_service_is_403_and_not_retried(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     zendrive_emulator.suspend(DEMO_ACCESS_KEY)
     with pytest.raises(ZenDriveServiceInactiveError, match="ZenDriveServiceActiveSensor") as info:
         make_hook().get_stats()
@@ -323,7 +352,7 @@ def test_suspended_service_is_403_and_not_retried(make_hook: MakeHook, zendrive_
 )
 def test_client_errors_carry_the_server_message_and_are_not_retried(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, status: int, message: str
-):
+) -> None:
     body = json.dumps({"status": "error", "message": message}).encode()
     zendrive_emulator.inject(Fault(status=status, body=body))
 
@@ -340,7 +369,7 @@ def test_client_errors_carry_the_server_message_and_are_not_retried(
 
 def test_unknown_path_is_a_404_from_the_server(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
-):
+) -> None:
     url = f"https://127.0.0.1:{zendrive_emulator.port}/other-api/"
     with pytest.raises(ZenDriveRequestError, match="404") as info:
         hook_for_url(set_connection, url, zendrive_emulator.ca_path).get_stats()
@@ -351,7 +380,7 @@ def test_unknown_path_is_a_404_from_the_server(
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_transient_server_errors_are_retried_with_backoff(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, status: int, capfd: pytest.CaptureFixture[str]
-):
+) -> None:
     body = json.dumps({"status": "error", "message": "upstream-body-7d3f"}).encode()
     zendrive_emulator.inject(Fault(status=status, body=body), Fault(status=status, body=body))
     hook = make_hook()
@@ -375,7 +404,7 @@ def test_transient_server_errors_are_retried_with_backoff(
     assert "upstream-body-7d3f" not in out
 
 
-def test_retries_are_bounded_by_max_retries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_retries_are_bounded_by_max_retries(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(*[Fault(status=503)] * 10)
     hook = make_hook(max_retries="3")
 
@@ -387,7 +416,7 @@ def test_retries_are_bounded_by_max_retries(make_hook: MakeHook, zendrive_emulat
     assert len(hook.waits) == 3
 
 
-def test_max_retries_zero_means_one_attempt(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_max_retries_zero_means_one_attempt(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(Fault(status=503))
     with pytest.raises(ZenDriveUnavailableError):
         make_hook(max_retries="0").get_stats()
@@ -395,11 +424,12 @@ def test_max_retries_zero_means_one_attempt(make_hook: MakeHook, zendrive_emulat
 
 
 def test_backoff_grows_exponentially_with_full_jitter_and_a_cap(
-    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     zendrive_emulator.inject(*[Fault(status=503)] * 9)
     hook = make_hook(max_retries="8")
-    hook.backoff = type(hook.backoff)(rng=lambda: 0.999999)  # the top of each jitter range
+    top_of_each_jitter_range = type(hook.backoff)(rng=lambda: 0.999999)
+    monkeypatch.setattr(hook, "backoff", top_of_each_jitter_range)
 
     with pytest.raises(ZenDriveUnavailableError):
         hook.get_stats()
@@ -408,11 +438,13 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap(
     assert hook.waits == pytest.approx([c * 0.999999 for c in expected])
 
 
-def test_429_waits_retry_after_in_seconds(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_429_waits_retry_after_in_seconds(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     zendrive_emulator.inject(Fault.rate_limited("7"), Fault.rate_limited("7"))
     hook = make_hook()
     jitter = iter([0.0, 0.999])
-    hook.backoff = type(hook.backoff)(rng=lambda: next(jitter))
+    monkeypatch.setattr(hook, "backoff", type(hook.backoff)(rng=lambda: next(jitter)))
 
     hook.get_stats()
 
@@ -421,7 +453,7 @@ def test_429_waits_retry_after_in_seconds(make_hook: MakeHook, zendrive_emulator
     assert [r.status for r in zendrive_emulator.requests] == [429, 429, 200]
 
 
-def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     when = email.utils.formatdate(time.time() + 20, usegmt=True)
     zendrive_emulator.inject(Fault.rate_limited(when))
     hook = make_hook()
@@ -434,7 +466,7 @@ def test_429_waits_retry_after_as_http_date(make_hook: MakeHook, zendrive_emulat
     assert 15 <= wait <= 21
 
 
-def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(Fault.rate_limited(None), Fault.rate_limited(None))
     hook = make_hook()
 
@@ -445,7 +477,9 @@ def test_429_without_retry_after_backs_off(make_hook: MakeHook, zendrive_emulato
     assert 0 <= hook.waits[1] <= 2
 
 
-def test_429_after_all_retries_carries_retry_after(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_429_after_all_retries_carries_retry_after(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     zendrive_emulator.inject(*[Fault.rate_limited("5")] * 3)
     with pytest.raises(ZenDriveRateLimitError) as info:
         make_hook(max_retries="2").get_stats()
@@ -456,7 +490,7 @@ def test_429_after_all_retries_carries_retry_after(make_hook: MakeHook, zendrive
 
 def test_429_with_a_very_long_retry_after_raises_at_once(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     zendrive_emulator.inject(Fault.rate_limited("3600"))
     hook = make_hook()
     with pytest.raises(ZenDriveRateLimitError) as info:
@@ -467,7 +501,7 @@ def test_429_with_a_very_long_retry_after_raises_at_once(
 
 def test_real_rate_limit_is_waited_out(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
-):
+) -> None:
     # A dedicated emulator with a real token bucket: 2 requests/s, burst 1, Retry-After in seconds.
     with ZenDriveEmulator(rate_limit=2, burst=1) as limited:
         conn_id = set_connection(limited.connection_uri())
@@ -482,7 +516,7 @@ def test_real_rate_limit_is_waited_out(
     assert elapsed >= 0.9  # the waits really happened
 
 
-def test_timeouts_are_retried_then_reported(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_timeouts_are_retried_then_reported(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(*[Fault(status=200, delay=1.0)] * 2)
     hook = make_hook(timeout="0.3", max_retries="1")
 
@@ -494,13 +528,13 @@ def test_timeouts_are_retried_then_reported(make_hook: MakeHook, zendrive_emulat
     assert len(hook.waits) == 1
 
 
-def test_a_timeout_then_success(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_a_timeout_then_success(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(Fault(status=200, delay=1.0))
     stats = make_hook(timeout="0.3").get_stats("2026-01-01", "2026-01-02")
     assert stats["to"] == "2026-01-02"
 
 
-def test_dropped_connections_are_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_dropped_connections_are_retried(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     zendrive_emulator.inject(Fault(drop=True))
     hook = make_hook()
     assert hook.get_stats("2026-01-01", "2026-01-02")["from"] == "2026-01-01"
@@ -509,7 +543,7 @@ def test_dropped_connections_are_retried(make_hook: MakeHook, zendrive_emulator:
 
 def test_connection_refused_is_unavailable(
     set_connection: Callable[..., str], zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -525,7 +559,9 @@ def test_connection_refused_is_unavailable(
 
 
 @pytest.mark.parametrize("kind", ["not-json", "truncated", "missing-field", "wrong-type", "status-error"])
-def test_malformed_bodies_are_response_errors(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, kind):
+def test_malformed_bodies_are_response_errors(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, kind: MalformedKind
+) -> None:
     zendrive_emulator.inject(Fault.malformed(kind))
     hook = make_hook()
     with pytest.raises(ZenDriveResponseError):
@@ -534,7 +570,9 @@ def test_malformed_bodies_are_response_errors(make_hook: MakeHook, zendrive_emul
     assert hook.waits == []
 
 
-def test_extra_fields_are_tolerated_and_dropped(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_extra_fields_are_tolerated_and_dropped(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     payload = zendrive_emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 3))
     extended = {**payload, "currency": "EUR", "summary": {**payload["summary"], "peak_rps": 12}}
     extended["daily"] = [{**day, "region": "eu"} for day in payload["daily"]]
@@ -548,7 +586,7 @@ def test_extra_fields_are_tolerated_and_dropped(make_hook: MakeHook, zendrive_em
 
 def test_verify_ca_bundle_wins_over_requests_ca_bundle(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     assert make_hook().get_stats("2026-01-01", "2026-01-01")["from"] == "2026-01-01"
@@ -556,7 +594,7 @@ def test_verify_ca_bundle_wins_over_requests_ca_bundle(
 
 def test_system_trust_rejects_the_emulator_and_is_not_retried(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     # The environment trusts the emulator's CA, but the connection says to use the system bundle: it wins.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", zendrive_emulator.ca_path)
     uri = zendrive_emulator.connection_uri()
@@ -570,7 +608,7 @@ def test_system_trust_rejects_the_emulator_and_is_not_retried(
 
 def test_verify_false_skips_verification(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, caplog: pytest.LogCaptureFixture
-):
+) -> None:
     hook = make_hook(verify="false")
     hook.get_stats("2026-01-01", "2026-01-01")  # the emulator's CA is not trusted: only no verification works
 
@@ -592,8 +630,8 @@ def test_verify_false_skips_verification(
     ],
 )
 def test_bad_extras_fail_before_any_request(
-    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], extra, named
-):
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], extra: dict[str, str], named: str
+) -> None:
     conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": "127.0.0.1", "extra": extra}
     with pytest.raises(ZenDriveInputError, match=named):
         ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
@@ -601,20 +639,22 @@ def test_bad_extras_fail_before_any_request(
 
 
 @pytest.mark.parametrize(("login", "password", "named"), [("", "s", "access key"), ("a", "", "secret key")])
-def test_missing_keys_fail_before_any_request(set_connection: Callable[..., str], login, password, named):
+def test_missing_keys_fail_before_any_request(
+    set_connection: Callable[..., str], login: str, password: str, named: str
+) -> None:
     conn = {"conn_type": "zendrive", "login": login, "password": password}
     with pytest.raises(ZenDriveInputError, match=named):
         ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
 
 
-def test_defaults_and_documented_endpoint(set_connection: Callable[..., str]):
+def test_defaults_and_documented_endpoint(set_connection: Callable[..., str]) -> None:
     conn = {"conn_type": "zendrive", "login": "a", "password": "b"}
     settings = ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).settings
     assert settings.url == "https://dashboard.clearstreamer.com/zendrive-api/cdn-stats/"
     assert (settings.timeout, settings.verify, settings.max_retries) == (30.0, True, 6)
 
 
-def test_hook_attributes():
+def test_hook_attributes() -> None:
     assert ZenDriveStatsHook.conn_name_attr == "zendrive_conn_id"
     assert ZenDriveStatsHook.default_conn_name == "zendrive_default"
     assert ZenDriveStatsHook.conn_type == "zendrive"
@@ -625,7 +665,7 @@ def test_hook_attributes():
 # --- is_service_active and test_connection ----------------------------------------------------------------
 
 
-def test_is_service_active(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_is_service_active(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     hook = make_hook()
     assert hook.is_service_active() is True
     zendrive_emulator.suspend(DEMO_ACCESS_KEY)
@@ -633,7 +673,9 @@ def test_is_service_active(make_hook: MakeHook, zendrive_emulator: ZenDriveEmula
     assert windows_sent(zendrive_emulator)[0] == (TODAY.isoformat(), TODAY.isoformat())
 
 
-def test_is_service_active_raises_on_anything_else(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_is_service_active_raises_on_anything_else(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     with pytest.raises(ZenDriveAuthError):
         make_hook(secret_key="nope").is_service_active()
     zendrive_emulator.inject(Fault(status=400))
@@ -641,7 +683,7 @@ def test_is_service_active_raises_on_anything_else(make_hook: MakeHook, zendrive
         make_hook().is_service_active()
 
 
-def test_test_connection_messages(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_test_connection_messages(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator) -> None:
     assert make_hook().test_connection() == (
         True,
         f"Connection works: the keys were accepted at {zendrive_emulator.url} and the service is active.",
@@ -659,7 +701,7 @@ def test_test_connection_messages(make_hook: MakeHook, zendrive_emulator: ZenDri
     assert "not active" in message
 
 
-def test_all_errors_are_zendrive_errors():
+def test_all_errors_are_zendrive_errors() -> None:
     for cls in (
         ZenDriveAuthError,
         ZenDriveInputError,
@@ -676,7 +718,9 @@ def test_all_errors_are_zendrive_errors():
 # --- the answer must be for the window asked for ------------------------------------------------------------
 
 
-def test_an_answer_for_another_window_is_refused(make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator):
+def test_an_answer_for_another_window_is_refused(
+    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
+) -> None:
     # A server that clamps the window would otherwise make the missing day look like a day without traffic.
     clamped = zendrive_emulator.expected_stats(datetime.date(2026, 1, 2), datetime.date(2026, 1, 31))
     zendrive_emulator.inject(Fault(status=200, body=json.dumps(clamped).encode()))
@@ -700,8 +744,11 @@ def test_an_answer_for_another_window_is_refused(make_hook: MakeHook, zendrive_e
     ids=["reversed", "repeated day", "day outside the window"],
 )
 def test_daily_entries_must_be_in_the_window_oldest_first_once(
-    make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator, change, words
-):
+    make_hook: MakeHook,
+    zendrive_emulator: ZenDriveEmulator,
+    change: Callable[[list[Any]], list[Any]],
+    words: str,
+) -> None:
     stats = zendrive_emulator.expected_stats(datetime.date(2026, 1, 1), datetime.date(2026, 1, 5))
     assert len(stats["daily"]) >= 2  # the changes below need two days with traffic
     broken = {**stats, "daily": change(stats["daily"])}
@@ -729,8 +776,12 @@ def test_daily_entries_must_be_in_the_window_oldest_first_once(
     ],
 )
 def test_bad_endpoint_urls_fail_before_any_request(
-    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], host, port, words
-):
+    zendrive_emulator: ZenDriveEmulator,
+    set_connection: Callable[..., str],
+    host: str,
+    port: int | None,
+    words: str,
+) -> None:
     conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
     with pytest.raises(ZenDriveInputError, match=words):
         ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
@@ -748,14 +799,16 @@ def test_bad_endpoint_urls_fail_before_any_request(
         ("h.example.", None, "https://h.example./zendrive-api/cdn-stats/"),
     ],
 )
-def test_endpoint_url_forms(set_connection: Callable[..., str], host, port, url):
+def test_endpoint_url_forms(
+    set_connection: Callable[..., str], host: str, port: int | None, url: str
+) -> None:
     conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
     assert ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).settings.url == url
 
 
 def test_get_conn_is_a_client_configured_like_the_hooks_own(
     make_hook: MakeHook, zendrive_emulator: ZenDriveEmulator
-):
+) -> None:
     hook = make_hook()
     with hook.get_conn() as client:
         response = client.post(hook.settings.url, content=hook.settings.encode_body(None))

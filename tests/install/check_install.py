@@ -40,7 +40,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -359,14 +359,11 @@ def check_deployment(checks: Checks, root: Path) -> None:
 def check_outputs(checks: Checks, dep: Deployment) -> None:
     """The table and the CSV hold one row per day, equal to the emulator's numbers (zeros on quiet days)."""
     expected_stats = dep.emulator.expected_stats(*WINDOW, access_key=dep.access_key)
-    by_day = {entry["date"]: entry for entry in expected_stats["daily"]}
+    by_day = {entry["date"]: cast("dict[str, Any]", entry) for entry in expected_stats["daily"]}
     days = [
         (WINDOW[0] + datetime.timedelta(days=n)).isoformat() for n in range((WINDOW[1] - WINDOW[0]).days + 1)
     ]
-    expected = [
-        (4242, day, *(int(by_day.get(day, {}).get(name, 0)) for name in COUNTERS))
-        for day in days  # type: ignore[call-overload]
-    ]
+    expected = [(4242, day, *(int(by_day.get(day, {}).get(name, 0)) for name in COUNTERS)) for day in days]
     try:
         with sqlite3.connect(dep.warehouse) as conn:
             table = conn.execute(
@@ -382,7 +379,7 @@ def check_outputs(checks: Checks, dep: Deployment) -> None:
                 for r in csv.DictReader(handle)
             ]
     except (OSError, KeyError, ValueError) as exc:
-        rows = [("error", str(exc))]  # type: ignore[list-item]
+        rows = [("error", str(exc))]
     checks.check("the CSV holds the emulator's rows", rows == expected, f"{rows}\n!=\n{expected}")
 
 

@@ -78,9 +78,9 @@ def test_a_month_of_daily_runs_sends_each_threshold_once_also_when_every_day_run
         for day in APRIL:
             load_day(conn_id, day)
             for _ in range(2):  # a rerun (or a retry, or a second asset event) the same day
-                sent_by_day.setdefault(day.isoformat(), []).extend(task.execute({}))  # type: ignore[arg-type]
+                sent_by_day.setdefault(day.isoformat(), []).extend(task.execute({}))
         load_day(conn_id, APRIL[-1] + datetime.timedelta(days=1), lookback=30)  # May 1: April is final now...
-        assert task.execute({}) == []  # type: ignore[arg-type]  # ... and nothing is alerted again
+        assert task.execute({}) == []  # ... and nothing is alerted again
 
     subjects = [message["Subject"] for _, message in mailbox.messages]
     assert len(subjects) == 3, subjects
@@ -119,12 +119,12 @@ def test_a_failing_notifier_leaves_the_alert_to_the_retry(sqlite_conn: tuple[str
         task_id="budget", sql_conn_id=conn_id, budget_gb=1.0, thresholds=(50,), notifiers=[broken]
     )
     with pytest.raises(ConnectionError):
-        task.execute({})  # type: ignore[arg-type]
+        task.execute({})
     delivered: list[str] = []
     task.notifiers = [lambda context: delivered.append(context["zendrive_alert"])]
-    assert len(task.execute({})) == 1  # type: ignore[arg-type]  # the retry sends it: the claim was rolled back
+    assert len(task.execute({})) == 1  # the retry sends it: the claim was rolled back
     assert len(delivered) == 1
-    assert task.execute({}) == []  # type: ignore[arg-type]
+    assert task.execute({}) == []
 
 
 def test_crossings_are_derived_from_the_data_per_service_and_month() -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pendulum
 import pytest
@@ -30,6 +30,8 @@ from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.testing import DEMO_ACCESS_KEY, DEMO_SERVICE_ID, Fault
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from airflow_provider_zendrive.testing import ZenDriveEmulator
 
 D = datetime.date
@@ -38,7 +40,7 @@ MAY1, MAY7 = D(2026, 5, 1), D(2026, 5, 7)  # May 1st has no traffic: a zero row
 
 def run(op: ZenDriveStatsOperator, **context: Any) -> Any:
     """Render the templates and execute, as a worker would (without a DAG run)."""
-    return op.execute(context)  # type: ignore[arg-type]
+    return op.execute(cast("Context", context))
 
 
 def make(**kwargs: Any) -> ZenDriveStatsOperator:
@@ -263,7 +265,7 @@ def test_outputs_that_cannot_work_fail_before_any_request(
         json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "no" / "w.db")}), "zd_gone"
     )
     good = set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")}), "zd_good")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"output_path": str(tmp_path / "a-folder.csv")}, "is a folder"),
         ({"output_path": str(blocker / "usage.csv")}, "which is a file"),
         ({"output_path": "nosuchfs://bucket/usage.csv"}, "cannot be written"),
@@ -357,13 +359,13 @@ def test_sqlite_failure_on_a_new_table_leaves_no_table(
     sqlite_conn: tuple[str, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_zendrive import rows as rows_module
+    from airflow_provider_zendrive._outputs import rows as rows_module
 
     conn_id, db = sqlite_conn
     real = rows_module.daily_rows
 
     def with_a_bad_row(*args: Any, **kwargs: Any) -> Any:
-        rows = real(*args, **kwargs)
+        rows: list[dict[str, Any]] = real(*args, **kwargs)
         rows[4]["bytes_sent"] = None  # violates NOT NULL after four good rows
         return rows
 
@@ -456,9 +458,11 @@ def test_retry_policy_caps_retry_after_at_the_tasks_max_retry_delay(retry_after:
 
     error = ZenDriveRateLimitError("x", retry_after=retry_after)
     capped = make(max_retry_delay=datetime.timedelta(minutes=30))
+    assert capped.retry_policy is not None
     decision = capped.retry_policy.evaluate(error, 1, 5, {"task": capped})
     assert (decision.action, decision.retry_delay) == (RetryAction.RETRY, datetime.timedelta(minutes=30))
     uncapped = make()
+    assert uncapped.retry_policy is not None
     decision = uncapped.retry_policy.evaluate(error, 1, 5, {"task": uncapped})
     assert decision.retry_delay == DEFAULT_RETRY_AFTER_CAP == datetime.timedelta(hours=1)
     assert uncapped.retry_policy.evaluate(error, 1, 5).retry_delay == DEFAULT_RETRY_AFTER_CAP  # no context
@@ -484,7 +488,13 @@ def test_outputs_from_xcom_declare_no_outlets() -> None:
         def where() -> str:
             return "/data/usage.csv"
 
-        op = ZenDriveStatsOperator(task_id="pull", output_path=where(), sql_conn_id=where(), table=where())
+        # The operator's parameters are typed as the rendered values, not as the XComArgs Airflow resolves into them.
+        op = ZenDriveStatsOperator(
+            task_id="pull",
+            output_path=where(),  # type: ignore[arg-type]
+            sql_conn_id=where(),  # type: ignore[arg-type]
+            table=where(),  # type: ignore[arg-type]
+        )
 
     assert op.outlets == []
 
@@ -499,6 +509,7 @@ def test_extra_link_and_template_fields() -> None:
         "output_path",
         "sql_conn_id",
         "table",
+        "revisions_table",
         "lookback_days",
     )
 
@@ -550,7 +561,7 @@ def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) 
 
 @pytest.mark.parametrize("lookback", [-1, "x", 1.5, True, "-2"])
 def test_a_bad_lookback_is_refused(
-    lookback: object, zendrive_emulator: ZenDriveEmulator, zendrive_conn: str
+    lookback: Any, zendrive_emulator: ZenDriveEmulator, zendrive_conn: str
 ) -> None:
     op = make(from_date=MAY1, to_date=MAY7, lookback_days="{{ params.l }}")
     op.lookback_days = lookback  # what the template rendered to

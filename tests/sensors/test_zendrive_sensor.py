@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from airflow.sdk.exceptions import (
@@ -26,6 +26,10 @@ from zendrive_expected import warnings_of
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 from airflow_provider_zendrive.testing import DEMO_ACCESS_KEY, Fault, ZenDriveEmulator
 from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import RuntimeTaskInstanceProtocol
+    from conftest import RecordingHook
 
 UNIQUE_SECRET = "s3cr3t-Sensor-4b2d8a-Wy"
 
@@ -48,12 +52,14 @@ def make_sensor(
         **kwargs: Any,
     ) -> ZenDriveServiceActiveSensor:
         secret = secret_key or zendrive_emulator.account(access_key).secret_key
-        conn_id = set_connection(zendrive_emulator.connection_uri(access_key, secret, **(extra or {})))
+        conn_id = set_connection(
+            zendrive_emulator.connection_uri(access_key, secret, bare_host=True, **(extra or {}))
+        )
         kwargs.setdefault("task_id", "wait_active")
         kwargs.setdefault("poke_interval", 0.1)
         sensor = ZenDriveServiceActiveSensor(zendrive_conn_id=conn_id, **kwargs)
         waits: list[float] = []
-        sensor.hook.waits = waits  # type: ignore[attr-defined]
+        cast("RecordingHook", sensor.hook).waits = waits
         sensor.hook._sleep = waits.append
         return sensor
 
@@ -71,6 +77,11 @@ def statuses(emulator: ZenDriveEmulator) -> list[int]:
     return [request.status for request in emulator.requests]
 
 
+def hook_waits(sensor: ZenDriveServiceActiveSensor) -> list[float]:
+    """The in-process retry waits of a sensor from ``make_sensor``, recorded instead of slept."""
+    return cast("RecordingHook", sensor.hook).waits
+
+
 # -- poke ------------------------------------------------------------------------------------------------------
 
 
@@ -80,7 +91,7 @@ def test_poke_is_false_while_suspended_then_true(
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=3)
     sensor = make_sensor()
 
-    assert [sensor.poke({}) for _ in range(4)] == [False, False, False, True]  # type: ignore[arg-type]
+    assert [sensor.poke({}) for _ in range(4)] == [False, False, False, True]
     assert statuses(zendrive_emulator) == [403, 403, 403, 200]
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     assert {(r.from_date, r.to_date) for r in zendrive_emulator.requests} == {(today, today)}
@@ -107,7 +118,7 @@ def test_poke_fails_at_once_on_what_waiting_cannot_fix(
     sensor = make_sensor(secret_key=UNIQUE_SECRET if fault is None else None)
 
     with pytest.raises(AirflowFailException, match=words) as caught:
-        sensor.poke({})  # type: ignore[arg-type]
+        sensor.poke({})
 
     assert statuses(zendrive_emulator) == [status]
     assert UNIQUE_SECRET not in str(caught.value) + repr(caught.value)
@@ -120,7 +131,7 @@ def test_invalid_connection_fails_at_once_without_a_request(
     sensor = ZenDriveServiceActiveSensor(task_id="s", zendrive_conn_id=conn_id)
 
     with pytest.raises(AirflowFailException, match="no secret key"):
-        sensor.poke({})  # type: ignore[arg-type]
+        sensor.poke({})
 
     assert zendrive_emulator.requests == []
 
@@ -132,9 +143,9 @@ def test_untrusted_certificate_fails_at_once_instead_of_waiting(
     sensor = make_sensor(extra={"verify": "true"}, timeout=30)
 
     with pytest.raises(AirflowFailException, match="failed verification"):
-        sensor.poke({})  # type: ignore[arg-type]
+        sensor.poke({})
 
-    assert sensor.hook.waits == []  # type: ignore[attr-defined]
+    assert hook_waits(sensor) == []
 
 
 def test_poke_waits_out_retry_after_through_the_hook(
@@ -143,10 +154,10 @@ def test_poke_waits_out_retry_after_through_the_hook(
     zendrive_emulator.inject(Fault.rate_limited("2"))
     sensor = make_sensor()
 
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
 
     assert statuses(zendrive_emulator) == [429, 200]
-    (wait,) = sensor.hook.waits  # type: ignore[attr-defined]
+    (wait,) = hook_waits(sensor)
     assert 2.0 <= wait <= 3.0  # Retry-After plus the hook's jitter
 
 
@@ -158,7 +169,7 @@ def test_poke_mode_sends_nothing_until_a_long_retry_after_has_passed(
     sensor = make_sensor(poke_interval=0.05, timeout=2, extra={"max_retries": "0"})
 
     with pytest.raises(AirflowSensorTimeout):
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     assert statuses(zendrive_emulator) == [429]  # one request, then silence until the timeout
 
@@ -171,7 +182,7 @@ def test_reschedule_mode_reschedules_for_a_long_retry_after(
     before = datetime.datetime.now(datetime.UTC)
 
     with pytest.raises(AirflowRescheduleException) as rescheduled:
-        sensor.execute({"ti": FakeTaskInstance()})  # type: ignore[arg-type]
+        sensor.execute({"ti": cast("RuntimeTaskInstanceProtocol", FakeTaskInstance())})
 
     assert rescheduled.value.reschedule_date >= before + datetime.timedelta(seconds=599)
     assert statuses(zendrive_emulator) == [429]
@@ -197,11 +208,11 @@ def test_transient_errors_make_poke_false_with_one_warning(
     zendrive_emulator.inject(fault)
     sensor = make_sensor(extra={"max_retries": "0", "timeout": "0.4"})
 
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     (warning,) = warnings_of(logs)
     assert words in warning
 
-    assert sensor.poke({}) is True  # type: ignore[arg-type]
+    assert sensor.poke({}) is True
     assert len(zendrive_emulator.requests) == 2
 
 
@@ -215,9 +226,9 @@ def test_secret_is_never_logged_or_raised(
     zendrive_emulator.inject(Fault(status=503, body=echo), Fault(status=400, body=echo))
     sensor = make_sensor(access_key="AKLEAK", secret_key=UNIQUE_SECRET, extra={"max_retries": "0"})
 
-    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    assert sensor.poke({}) is False
     with pytest.raises(AirflowFailException) as caught:
-        sensor.poke({})  # type: ignore[arg-type]
+        sensor.poke({})
 
     assert "echo ***" in str(caught.value)
     assert len(warnings_of(logs)) == 1
@@ -233,7 +244,7 @@ def test_execute_in_poke_mode_waits_poke_interval_between_pokes(
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=2)
     sensor = make_sensor(poke_interval=0.2, timeout=30)
 
-    sensor.execute({})  # type: ignore[arg-type]
+    sensor.execute({})
 
     assert statuses(zendrive_emulator) == [403, 403, 200]
     times = [r.at for r in zendrive_emulator.requests]
@@ -247,7 +258,7 @@ def test_execute_times_out_while_suspended(
     sensor = make_sensor(poke_interval=0.2, timeout=1.0)
 
     with pytest.raises(AirflowSensorTimeout):
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     # It poked more than once, and no more often than every poke_interval (timeout / poke_interval + 1).
     assert 2 <= len(zendrive_emulator.requests) <= 6
@@ -259,10 +270,10 @@ def test_soft_fail_skips_on_timeout_and_on_bad_keys(
 ) -> None:
     zendrive_emulator.suspend(DEMO_ACCESS_KEY)
     with pytest.raises(AirflowSkipException):
-        make_sensor(timeout=0.2, soft_fail=True).execute({})  # type: ignore[arg-type]
+        make_sensor(timeout=0.2, soft_fail=True).execute({})
 
     with pytest.raises(AirflowSkipException):
-        make_sensor(secret_key=UNIQUE_SECRET, soft_fail=True).execute({})  # type: ignore[arg-type]
+        make_sensor(secret_key=UNIQUE_SECRET, soft_fail=True).execute({})
     assert statuses(zendrive_emulator)[-1] == 401
 
 
@@ -271,7 +282,7 @@ def test_bad_keys_fail_execute_at_once_instead_of_waiting_for_the_timeout(
 ) -> None:
     started = time.monotonic()
     with pytest.raises(AirflowFailException, match="401"):
-        make_sensor(secret_key=UNIQUE_SECRET, timeout=30).execute({})  # type: ignore[arg-type]
+        make_sensor(secret_key=UNIQUE_SECRET, timeout=30).execute({})
 
     assert time.monotonic() - started < 20  # not the 30 s timeout; the single request below is the real proof
     assert statuses(zendrive_emulator) == [401]
@@ -303,7 +314,7 @@ def test_deferrable_defers_to_the_trigger_when_not_active(
     sensor = make_sensor(deferrable=True, poke_interval=45, timeout=3600)
 
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     trigger = deferred.value.trigger
     assert isinstance(trigger, ZenDriveServiceActiveTrigger)
@@ -327,10 +338,10 @@ def test_deferrable_defers_after_one_transient_error_without_in_process_retries(
     sensor = make_sensor(deferrable=True)  # the connection allows the default 6 retries
 
     with pytest.raises(TaskDeferred):
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     assert len(zendrive_emulator.requests) == 1
-    assert sensor.hook.waits == []  # type: ignore[attr-defined]
+    assert hook_waits(sensor) == []
 
 
 def test_deferrable_fails_at_once_on_an_invalid_connection(
@@ -342,7 +353,7 @@ def test_deferrable_fails_at_once_on_an_invalid_connection(
     sensor = ZenDriveServiceActiveSensor(task_id="s", zendrive_conn_id=conn_id, deferrable=True)
 
     with pytest.raises(AirflowFailException, match="HTTPS"):
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
     assert zendrive_emulator.requests == zendrive_emulator.http_requests == []
 
 
@@ -351,7 +362,7 @@ def test_deferrable_skips_the_triggerer_when_already_active(
 ) -> None:
     sensor = make_sensor(deferrable=True)
 
-    assert sensor.execute({}) is None  # type: ignore[arg-type]
+    assert sensor.execute({}) is None
     assert statuses(zendrive_emulator) == [200]
 
 
@@ -359,19 +370,21 @@ def test_deferrable_fails_at_once_on_bad_keys_or_skips_with_soft_fail(
     zendrive_emulator: ZenDriveEmulator, make_sensor: Callable[..., ZenDriveServiceActiveSensor]
 ) -> None:
     with pytest.raises(AirflowFailException, match="401"):
-        make_sensor(secret_key=UNIQUE_SECRET, deferrable=True).execute({})  # type: ignore[arg-type]
+        make_sensor(secret_key=UNIQUE_SECRET, deferrable=True).execute({})
     with pytest.raises(AirflowSkipException):
-        make_sensor(secret_key=UNIQUE_SECRET, deferrable=True, soft_fail=True).execute({})  # type: ignore[arg-type]
+        make_sensor(secret_key=UNIQUE_SECRET, deferrable=True, soft_fail=True).execute({})
 
     assert statuses(zendrive_emulator) == [401, 401]
 
 
 def test_execute_complete_accepts_only_an_active_event() -> None:
     sensor = ZenDriveServiceActiveSensor(task_id="s")
+    # Typed as returning something, so that the test may assert that it returns nothing.
+    complete: Callable[..., object] = sensor.execute_complete
 
-    assert sensor.execute_complete({}, {"status": "active"}) is None  # type: ignore[arg-type]
+    assert complete({}, {"status": "active"}) is None
     with pytest.raises(AirflowFailException, match="ZenDRIVE rejected the credentials"):
-        sensor.execute_complete({}, {"status": "error", "message": "ZenDRIVE rejected the credentials"})  # type: ignore[arg-type]
+        sensor.execute_complete({}, {"status": "error", "message": "ZenDRIVE rejected the credentials"})
 
 
 @pytest.mark.parametrize(
@@ -392,7 +405,7 @@ def test_execute_complete_fails_closed_on_unknown_events(event: Any) -> None:
     sensor = ZenDriveServiceActiveSensor(task_id="s")
 
     with pytest.raises(AirflowException, match="Unexpected event"):
-        sensor.execute_complete({}, event)  # type: ignore[arg-type]
+        sensor.execute_complete({}, event)
 
 
 def test_the_trigger_the_sensor_defers_to_finds_the_service_active(
@@ -403,7 +416,7 @@ def test_the_trigger_the_sensor_defers_to_finds_the_service_active(
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=2)
     sensor = make_sensor(deferrable=True, poke_interval=0.2)
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     async def first_event() -> Any:
         async for event in deferred.value.trigger.run():
@@ -414,7 +427,9 @@ def test_the_trigger_the_sensor_defers_to_finds_the_service_active(
     event = asyncio.run(first_event())
 
     assert event == {"status": "active"}
-    assert sensor.execute_complete({}, event) is None  # type: ignore[arg-type]
+    # Typed as returning something, so that the test may assert that it returns nothing.
+    complete: Callable[..., object] = sensor.execute_complete
+    assert complete({}, event) is None
     assert statuses(zendrive_emulator) == [403, 403, 200]
 
 
@@ -427,7 +442,7 @@ def test_deferrable_first_poke_says_it_defers_not_that_it_pokes_again(
     sensor = make_sensor(deferrable=True, poke_interval=5, timeout=3600)
 
     with pytest.raises(TaskDeferred):
-        sensor.execute({})  # type: ignore[arg-type]
+        sensor.execute({})
 
     text = json.dumps(logs, default=str)
     assert "deferring to the triggerer, which polls every 5.0 s" in text

@@ -84,7 +84,9 @@ def trigger_for(
     ) -> ZenDriveServiceActiveTrigger:
         if secret_key is None:
             secret_key = zendrive_emulator.account(access_key).secret_key
-        conn_id = set_connection(zendrive_emulator.connection_uri(access_key, secret_key, **extra))
+        conn_id = set_connection(
+            zendrive_emulator.connection_uri(access_key, secret_key, bare_host=True, **extra)
+        )
         return ZenDriveServiceActiveTrigger(zendrive_conn_id=conn_id, poke_interval=poke_interval)
 
     return _make
@@ -269,7 +271,7 @@ def test_run_does_not_block_the_event_loop(
 def test_serialize_then_construct_then_run(
     zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
 ) -> None:
-    from airflow.sdk.module_loading import import_string
+    from airflow.sdk.module_loading import import_string  # type: ignore[attr-defined]  # re-exported, not in __all__
 
     conn_id = set_connection(zendrive_emulator.connection_uri(), conn_id="zendrive_roundtrip")
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=1)
