@@ -48,7 +48,7 @@ nitpick_ignore_regex = [
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"
         r"RetryDecision|RetryPolicy|Asset|ObjectStoragePath|TaskInstanceKey|BaseOperator|timedelta|"
-        r"OperatorLineage)",
+        r"OperatorLineage|VolumeUnit)",
     ),
 ]
 
