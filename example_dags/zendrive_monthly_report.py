@@ -11,7 +11,12 @@ On the 1st of every month (00:00 UTC) this DAG
    the pull task reads the file back and compares it before it succeeds), the API's summary totals for the
    month, and the rows the daily billing DAG (``zendrive_daily_billing``) wrote to the warehouse table for that
    month, day by day;
-4. logs a human summary: requests, success rate, and the volume sent in GB and GiB.
+4. writes a self-contained HTML report next to the CSV (``zendrive-usage-YYYY-MM.html``: the month's totals,
+   the reconciliation result, bar charts of GB sent and requests per day as inline SVG, no JavaScript, so it
+   renders offline and in mail clients) and, with ``ZENDRIVE_REPORT_TO`` (or ``ZENDRIVE_SUMMARY_TO``) set,
+   emails it through the official SMTP provider (connection ``smtp_default``), also when the reconciliation
+   failed (the report says why);
+5. logs a human summary: requests, success rate, and the volume sent in GB and GiB.
 
 **What it needs**
 
@@ -44,6 +49,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
+from airflow_provider_zendrive.reports import monthly_report_html, write_report
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
 ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
@@ -55,6 +61,15 @@ REPORT_BASE = os.environ.get("ZENDRIVE_REPORT_BASE") or os.path.join(
 )
 REPORT_CONN_ID = os.environ.get("ZENDRIVE_REPORT_CONN_ID") or None
 POKE_INTERVAL = float(os.environ.get("ZENDRIVE_POKE_INTERVAL", "300"))
+REPORT_TO = [
+    address.strip()
+    for address in (
+        os.environ.get("ZENDRIVE_REPORT_TO") or os.environ.get("ZENDRIVE_SUMMARY_TO") or ""
+    ).split(",")
+    if address.strip()
+]
+REPORT_FROM = os.environ.get("ZENDRIVE_SUMMARY_FROM", "zendrive-billing@localhost")
+SMTP_CONN_ID = os.environ.get("ZENDRIVE_SMTP_CONN_ID", "smtp_default")
 #: The counters that add up over days (unique_ips does not).
 COUNTERS = (
     "total_requests",
@@ -64,6 +79,14 @@ COUNTERS = (
     "bytes_sent",
     "bytes_received",
 )
+
+
+def email_report(subject: str, html: str) -> None:
+    """Send the HTML report as the body of an email, through the official SMTP provider."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as smtp:
+        smtp.send_email_smtp(to=REPORT_TO, from_email=REPORT_FROM, subject=subject, html_content=html)
 
 
 with DAG(
@@ -228,6 +251,20 @@ with DAG(
                     f"({', '.join(differing[:5])}{', ...' if len(differing) > 5 else ''}); rerun "
                     "zendrive_daily_billing for them"
                 )
+        checked = f"{len(days)} daily rows == API summary" + (
+            " == warehouse table" if params["check_warehouse"] else ""
+        )
+
+        # 4. The HTML report next to the CSV, and by email: written and sent by this task, whatever the outcome.
+        month = first.strftime("%Y-%m")
+        html = monthly_report_html(stats, month=month, reconciliation=problems, checked=checked)
+        page = write_report(path.removesuffix(".csv") + ".html", html, conn_id=REPORT_CONN_ID)
+        log.info("Wrote the HTML report %s.", page)
+        if REPORT_TO:
+            outcome = "reconciliation FAILED" if problems else "reconciled"
+            email_report(f"ZenDRIVE usage report, service {stats['service_id']}, {month}: {outcome}", html)
+            log.info("Emailed the report to %s.", ", ".join(REPORT_TO))
+
         if problems:
             raise AirflowFailException(
                 f"ZenDRIVE reconciliation of service {stats['service_id']}, {first}..{last} failed:\n- "
@@ -237,9 +274,6 @@ with DAG(
         total = csv_totals["total_requests"]
         sent = csv_totals["bytes_sent"]
         rate = csv_totals["successful_requests"] / total if total else None
-        checked = f"{len(days)} daily rows == API summary" + (
-            " == warehouse table" if params["check_warehouse"] else ""
-        )
         log.info(
             "ZenDRIVE usage of service %s in %s: %s requests, %s successful, %s GB (%s GiB) sent, "
             "%s GB received. Reconciled: %s. Report: %s",
@@ -262,6 +296,7 @@ with DAG(
             "days": len(days),
             "warehouse_rows": warehouse_rows,
             "report": path,
+            "html_report": page,
         }
 
     # [END zendrive_monthly_report_reconcile]

@@ -348,14 +348,20 @@ def test_monthly_report_writes_and_reconciles_the_previous_month(
     fill_warehouse(path, DEMO_SERVICE_ID, first, last)
     # Suspended for the first two checks: the sensor defers, the trigger polls until the service is back.
     zendrive_emulator.suspend(DEMO_ACCESS_KEY, requests=2)
-    env = {
-        **env,
-        "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri(),
-        "ZENDRIVE_REPORT_BASE": str(tmp_path / "reports"),
-        "ZENDRIVE_POKE_INTERVAL": "0.5",
-    }
+    from smtp_server import smtp_server
 
-    result = airflow_runner.run("zendrive_monthly_report", "2026-05-01", dags_folder=EXAMPLE_DAGS, env=env)
+    with smtp_server() as mailbox:
+        env = {
+            **env,
+            "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri(),
+            "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
+            "ZENDRIVE_REPORT_BASE": str(tmp_path / "reports"),
+            "ZENDRIVE_REPORT_TO": "billing@example.com",
+            "ZENDRIVE_POKE_INTERVAL": "0.5",
+        }
+        result = airflow_runner.run(
+            "zendrive_monthly_report", "2026-05-01", dags_folder=EXAMPLE_DAGS, env=env
+        )
     assert_success(result)
     assert [r.status for r in zendrive_emulator.requests] == [403, 403, 200, 200]
     assert (zendrive_emulator.requests[-1].from_date, zendrive_emulator.requests[-1].to_date) == (
@@ -378,6 +384,21 @@ def test_monthly_report_writes_and_reconciles_the_previous_month(
     assert totals["success_rate"] == pytest.approx(summary["successful_requests"] / summary["total_requests"])
     gib = f"{summary['bytes_sent'] / 2**30:,.1f} GiB"
     assert gib in result.log("reconcile"), "the human summary gives the volume in GiB"
+
+    # The HTML report next to the CSV, and the same page by email.
+    page = tmp_path / "reports" / "zendrive-usage-2026-04.html"
+    assert totals["html_report"] == page.as_uri()
+    html = page.read_text()
+    assert "<svg" in html
+    assert "<script" not in html
+    assert f"{summary['total_requests']:,}" in html
+    ((recipients, message),) = mailbox.messages
+    assert recipients == ["billing@example.com"]
+    assert message["Subject"] == f"ZenDRIVE usage report, service {DEMO_SERVICE_ID}, 2026-04: reconciled"
+    body = message.get_body(("html",))
+    assert body is not None
+    assert body.get_content().strip() == html.strip()
+    assert DEMO_SECRET_KEY not in message.as_string() + html
 
 
 @pytest.mark.slow
@@ -406,6 +427,9 @@ def test_monthly_report_fails_when_the_warehouse_disagrees(
     assert "no row for 1 day(s) of the month (2026-04-30)" in log
     assert "differs from the API on 1 day(s) (2026-04-17)" in log
     assert result.task_instance("reconcile")["try_number"] == 1, "a mismatch is not retried"
+    # The HTML report is written anyway, and says what failed.
+    html = (tmp_path / "reports" / "zendrive-usage-2026-04.html").read_text()
+    assert "no row for 1 day(s) of the month (2026-04-30)" in html
 
 
 @pytest.mark.slow

@@ -77,6 +77,7 @@ def test_the_package_root_holds_only_public_modules_and_marked_internals() -> No
         "get_provider_info",
         "hooks",
         "operators",
+        "reports",
         "retry_policy",
         "sensors",
         "testing",
