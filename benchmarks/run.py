@@ -33,15 +33,20 @@ BENCHMARKS = {
     "rate_limit": "bench_rate_limit",
     "requests": "bench_requests",
     "table": "bench_table",
+    "triggers": "bench_triggers",
 }
 TARGETS = """\
 - Parse cost: importing our operator + sensor adds <= 5 % to `import airflow.sdk` (fresh interpreter wall).
-- Rate limit: wall <= 1.25 x the floor `(K*M - burst) / R`, and faster than `HttpHook.run_with_advanced_retry`
-  with tenacity exponential backoff.
+- Rate limit: wall <= 1.25 x the floor `(K*M - burst) / R` (8 x 2 at 4/s: burst 4 <= 1.15 x and <= 8 429s;
+  burst 1 <= 1.5 x and fewer 429s than without shared 429 knowledge), and faster than
+  `HttpHook.run_with_advanced_retry` with tenacity exponential backoff.
 - Requests: `ceil(days / 366)` requests over 1 TLS connection.
 - Table sink: `upsert_rows` at least as fast as `DbApiHook.insert_rows(..., replace=True)`.
 - History: `zendrive_history` loads a range in `ceil(days / 366)` requests from one task, faster than one daily run
-  per day (the backfill path)."""
+  per day (the backfill path).
+- Triggers: 50 deferred sensors on one suspended key for 30 s at `poke_interval=5` make <= 7 requests (about 300
+  without coalescing) and all fire within one interval of the resume; 50 triggers on 50 keys are no slower than
+  without coalescing."""
 
 
 def _version(distribution: str) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "Failure",
     "Reply",
     "client_options",
+    "decide",
     "exchange",
     "open_client",
     "quiet_httpcore",
@@ -170,11 +171,18 @@ async def exchange(client: httpx.AsyncClient, call: StatsCall) -> UsageStats | W
     Send the call's request once and let the core decide: the stats, a
     :class:`~airflow_provider_zendrive._client.retry.Wait` before another attempt, or the final error (raised).
     """
-    outcome = await send(client, call.settings, call.body)
+    return decide(call, await send(client, call.settings, call.body))
+
+
+def decide(call: StatsCall, answer: Reply | Failure) -> UsageStats | Wait:
+    """
+    What ``answer`` means for ``call`` (see :func:`exchange`): one answer can be decided for several calls,
+    as the triggerer's shared poll does for every trigger waiting on it.
+    """
     # Decided outside any except block: no final error chains a transport exception (it holds the body).
-    if isinstance(outcome, Failure):
-        return call.failed(outcome.kind, outcome.detail)
-    return call.received(outcome.status, outcome.headers, outcome.body)
+    if isinstance(answer, Failure):
+        return call.failed(answer.kind, answer.detail)
+    return call.received(answer.status, answer.headers, answer.body)
 
 
 def quiet_httpcore() -> None:

@@ -26,6 +26,8 @@ from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceI
 if TYPE_CHECKING:
     import httpx
 
+    from airflow_provider_zendrive._client.pacing import KeyPace
+
 # The response types are re-exported here, next to the hook that returns them.
 __all__ = ["DailyUsage", "UsageStats", "UsageSummary", "ZenDriveStatsHook"]
 
@@ -42,7 +44,8 @@ class ZenDriveStatsHook(BaseHook):
     Requests are POSTs over HTTPS only; redirects are never followed; each attempt ends within ``timeout``
     seconds and reads at most 4 MiB (see :mod:`airflow_provider_zendrive._client.transport`). 429, 5xx, timeouts and
     connection errors are retried in-process (see :mod:`airflow_provider_zendrive._client.retry`); other errors raise at
-    once.
+    once. A 429's ``Retry-After`` holds every caller of the same key in the process, other hooks and threads
+    included (see :mod:`airflow_provider_zendrive._client.pacing`).
 
     :param zendrive_conn_id: the Airflow connection to use.
     """
@@ -156,27 +159,41 @@ class ZenDriveStatsHook(BaseHook):
 
     def _fetch(self, windows: Sequence[DateWindow | None]) -> list[UsageStats]:
         """POST each window in turn over one client (one TLS connection), each with its retries."""
+        from airflow_provider_zendrive._client.pacing import pace_for
         from airflow_provider_zendrive._client.transport import open_client, run_sync, ssl_context
 
         settings = self.settings
         context = ssl_context(settings.verify)
+        pace = pace_for(settings)  # what the other callers of this key in the process know about its limit
 
         async def fetch_all() -> list[UsageStats]:
             async with open_client(settings, context) as client:
-                return [await self._post(client, window) for window in windows]
+                return [await self._post(client, window, pace) for window in windows]
 
         return run_sync(fetch_all)
 
-    async def _post(self, client: httpx.AsyncClient, window: DateWindow | None) -> UsageStats:
-        """POST one window with retries: the transport sends, the core decides, this loop waits."""
+    async def _post(self, client: httpx.AsyncClient, window: DateWindow | None, pace: KeyPace) -> UsageStats:
+        """
+        POST one window with retries: the key's pace says when to send, the transport sends, the core decides,
+        this loop waits (blocking: the loop is the hook's own, nothing else waits on it).
+        """
         from airflow_provider_zendrive._client.transport import exchange
 
         call = StatsCall(self.settings, window, backoff=self.backoff, log=self.log)
-        while True:
-            outcome = await exchange(client, call)
-            if not isinstance(outcome, Wait):
-                return outcome
-            self._sleep(outcome.seconds)  # this loop is the hook's own: nothing else waits on it
+        clock = time.monotonic()  # the time as this loop knows it: a recorded (not slept) wait still counts
+        with pace.turn() as turn:
+            while True:
+                while (delay := turn.delay(clock)) > 0:
+                    self._sleep(delay)
+                    clock = max(time.monotonic(), clock + delay)
+                outcome = await exchange(client, call)
+                clock = max(time.monotonic(), clock)
+                if not isinstance(outcome, Wait):
+                    turn.succeeded(clock)
+                    return outcome
+                if not turn.throttled(clock, outcome.error):  # else the key's pace says when to send again
+                    self._sleep(outcome.seconds)
+                    clock = max(time.monotonic(), clock + outcome.seconds)
 
 
 def _mask(secret: str) -> None:

@@ -55,6 +55,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    #: socketserver's default backlog of 5 drops connections when a dozen workers connect at once, and each one
+    #: dropped retries a second later: a stall a real server would not add to rate-limit measurements.
+    request_queue_size = 128
 
     def __init__(
         self,

@@ -7,14 +7,17 @@ TLS verification, timeout, secret redaction), :mod:`~airflow_provider_zendrive._
 dependency of every Airflow 3 task SDK; every attempt bounded in time and size) and
 :class:`~airflow_provider_zendrive._client.api.StatsCall` maps each answer to a result or an error.
 
-Every outcome that is not "active yet" waits ``poke_interval`` before the next poll (at least ``Retry-After`` on
-a 429), so a suspended service costs one request per interval, never a hot loop. The sensor's poke asks the same
+The triggers of one key on the triggerer's event loop share one poll
+(:class:`~airflow_provider_zendrive._client.pacing.SharedPoll`): one request per interval for all of them, each
+answer decided by every trigger with its own connection. Every outcome that is not "active yet" waits
+``poke_interval`` before the trigger takes the next answer (at least ``Retry-After`` on a 429), so a suspended
+service costs one request per interval, never a hot loop. The sensor's poke asks the same
 :func:`~airflow_provider_zendrive._client.retry.poll_again_after`:
 
 * 200: yields ``{"status": "active"}``;
-* 403 (service not active): logs at INFO, sleeps ``poke_interval``;
-* 429: one WARNING, sleeps ``max(poke_interval, Retry-After)``;
-* 5xx, timeout, connection error: one WARNING, sleeps ``poke_interval``;
+* 403 (service not active): logs at INFO, takes the next answer ``poke_interval`` later;
+* 429: one WARNING, takes the next answer ``max(poke_interval, Retry-After)`` later;
+* 5xx, timeout, connection error: one WARNING, takes the next answer ``poke_interval`` later;
 * 401, 400, other 4xx, a redirect, a bad 200 body, a TLS error or an unusable connection: yields
   ``{"status": "error", "message": ...}``.
 """
@@ -31,11 +34,12 @@ from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.api import StatsCall
 from airflow_provider_zendrive._client.retry import Backoff, Wait, poll_again_after
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
-from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 
 if TYPE_CHECKING:
-    import httpx
+    import ssl
+
+    from airflow_provider_zendrive._client.pacing import PollResult
 
 __all__ = ["ZenDriveServiceActiveTrigger"]
 
@@ -50,7 +54,8 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
     bounds how long it polls.
 
     :param zendrive_conn_id: the Airflow connection to use.
-    :param poke_interval: seconds to wait after every poll that did not find the service active.
+    :param poke_interval: seconds to wait after every poll that did not find the service active (the shared poll
+        of the key runs at the shortest interval among its triggers).
     :param first_poll_after: seconds to wait before the first poll. The sensor passes its ``poke_interval``: it
         has just poked, so an immediate poll would spend a request on the answer it already has (and a trigger
         that fires within a second or two of the deferral can meet an Airflow race, apache/airflow#71580).
@@ -83,8 +88,8 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until active or a final error; yield one event."""
-        from airflow_provider_zendrive._client.transport import open_client, ssl_context
+        """Wait on the key's shared poll until active or a final error; yield one event."""
+        from airflow_provider_zendrive._client.transport import ssl_context
 
         try:
             settings = await self._settings()
@@ -96,27 +101,17 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         except (OSError, ValueError) as exc:
             yield _error(settings.redact(f"Cannot load the CA bundle {settings.verify!r}: {exc}"))
             return
-        await asyncio.sleep(self.first_poll_after)
-        async with open_client(settings, context) as client:
+        yield await self._wait(settings, context)  # the poll is left before the event is handed over
+
+    async def _wait(self, settings: ZenDriveSettings, context: ssl.SSLContext) -> TriggerEvent:
+        """Take the shared poll's answers at this trigger's own pace until one ends the wait."""
+        from airflow_provider_zendrive._client.pacing import shared_poll
+
+        with shared_poll(settings, context).waiter(self.poke_interval, self.first_poll_after) as waiter:
             while True:
-                try:
-                    await self._poll(client, settings)
-                except ZenDriveError as exc:
-                    wait = poll_again_after(exc, self.poke_interval)
-                    if wait is None:  # final: waiting cannot fix it
-                        yield _error(settings.redact(exc.message))
-                        return
-                    if isinstance(exc, ZenDriveServiceInactiveError):
-                        self.log.info(
-                            "The ZenDRIVE service is not active (403); polling again in %.1f s.", wait
-                        )
-                    else:
-                        self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
-                else:
-                    self.log.info("The ZenDRIVE service is active.")
-                    yield TriggerEvent({"status": "active"})  # type: ignore[no-untyped-call]
-                    return
-                await asyncio.sleep(wait)
+                event = self._event_for(settings, await waiter.next())
+                if event is not None:
+                    return event
 
     async def _settings(self) -> ZenDriveSettings:
         """Read the connection without blocking the event loop, validate it and mask the secret."""
@@ -135,23 +130,33 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         await amask_secret(settings.secret_key)
         return settings
 
-    async def _poll(self, client: httpx.AsyncClient, settings: ZenDriveSettings) -> None:
+    def _event_for(self, settings: ZenDriveSettings, result: PollResult) -> TriggerEvent | None:
         """
-        Send one request for today's one-day window (UTC), like the hook's ``is_service_active``, through the
-        hook's own transport (bounded by the connection's ``timeout``).
+        What one poll's answer means for this trigger, decided with its own connection (its messages name it):
+        the event that ends the wait, or None after one log line.
 
-        One attempt per poll: the poll loop does the waiting, so the core's in-process retries are off, and a
-        retryable outcome is raised as its error for :func:`~airflow_provider_zendrive._client.retry.poll_again_after`
-        to decide, like any other.
-
-        :raises ZenDriveError: the core's mapped error for anything but a valid 200.
+        One attempt per poll: the poll's schedule does the waiting, so the core's in-process retries are off,
+        and a retryable outcome is raised as its error for
+        :func:`~airflow_provider_zendrive._client.retry.poll_again_after` to decide, like any other.
         """
-        from airflow_provider_zendrive._client.transport import exchange
+        from airflow_provider_zendrive._client.transport import decide
 
-        call = StatsCall(settings, DateWindow.today(), backoff=Backoff(), log=self.log, max_retries=0)
-        outcome = await exchange(client, call)
-        if isinstance(outcome, Wait):
-            raise outcome.error
+        call = StatsCall(settings, result.window, backoff=Backoff(), log=self.log, max_retries=0)
+        try:
+            outcome = decide(call, result.answer)
+            if isinstance(outcome, Wait):
+                raise outcome.error
+        except ZenDriveError as exc:
+            wait = poll_again_after(exc, self.poke_interval)
+            if wait is None:  # final: waiting cannot fix it
+                return _error(settings.redact(exc.message))
+            if isinstance(exc, ZenDriveServiceInactiveError):
+                self.log.info("The ZenDRIVE service is not active (403); polling again in %.1f s.", wait)
+            else:
+                self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
+            return None
+        self.log.info("The ZenDRIVE service is active.")
+        return TriggerEvent({"status": "active"})  # type: ignore[no-untyped-call]
 
 
 def _error(message: str) -> TriggerEvent:
