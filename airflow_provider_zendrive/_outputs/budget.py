@@ -16,11 +16,10 @@ same key fails, and its retry finds the claim).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_zendrive._outputs.summary import format_volume
 from airflow_provider_zendrive._outputs.tables import quote_table
@@ -181,7 +180,7 @@ def notify_new_crossings(
     :param notify: sends one alert; an exception rolls every claim of this call back.
     :return: the crossings notified now (those already claimed are skipped).
     """
-    from airflow_provider_zendrive._outputs.tables import begin_transaction, create_if_missing
+    from airflow_provider_zendrive._outputs.tables import create_if_missing, transaction
 
     quote = hook.escape_word_format
     quoted = quote_table(ledger, quote)
@@ -190,44 +189,28 @@ def notify_new_crossings(
     alerted_at = stamp.isoformat(sep=" ", timespec="seconds")
     columns = [f"{quote.format(name)} {_LEDGER_TYPES[name]} NOT NULL" for name in LEDGER_COLUMNS]
     key = ", ".join(quote.format(name) for name in ("service_id", "month", "threshold"))
-    conn: Any = hook.get_conn()
     fresh: list[Crossing] = []
-    try:
-        if hook.supports_autocommit:
-            hook.set_autocommit(conn, False)
-        begin_transaction(conn)
-        cursor = conn.cursor()
-        try:
-            ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))"
-            create_if_missing(cursor, hook, quoted, ddl)
-            cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
-            claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
-            marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
-            for crossing in crossings:
-                if (crossing.service_id, crossing.month, crossing.threshold) in claimed:
-                    continue
-                cursor.execute(
-                    f"INSERT INTO {quoted} ({names}) VALUES ({marks})",  # noqa: S608
-                    (
-                        crossing.service_id,
-                        crossing.month,
-                        crossing.threshold,
-                        crossing.day,
-                        crossing.month_to_date,
-                        crossing.budget,
-                        alerted_at,
-                    ),
-                )
-                notify(crossing)
-                fresh.append(crossing)
-        finally:
-            cursor.close()
-        conn.commit()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
+    with transaction(hook) as cursor:
+        ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+        create_if_missing(cursor, hook, quoted, ddl)
+        cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
+        claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
+        marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
+        for crossing in crossings:
+            if (crossing.service_id, crossing.month, crossing.threshold) in claimed:
+                continue
+            cursor.execute(
+                f"INSERT INTO {quoted} ({names}) VALUES ({marks})",  # noqa: S608
+                (
+                    crossing.service_id,
+                    crossing.month,
+                    crossing.threshold,
+                    crossing.day,
+                    crossing.month_to_date,
+                    crossing.budget,
+                    alerted_at,
+                ),
+            )
+            notify(crossing)
+            fresh.append(crossing)
     return fresh

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "describe_revision",
     "get_db_hook",
     "quote_table",
+    "transaction",
     "upsert_rows",
 ]
 
@@ -239,45 +241,29 @@ def upsert_rows(
         [quote_format.format(name) for name in TABLE_COLUMNS],
         replace_index=[quote_format.format(name) for name in KEY_COLUMNS],
     )
-    conn: Any = hook.get_conn()
-    try:
-        if hook.supports_autocommit:
-            hook.set_autocommit(conn, False)
-        begin_transaction(conn)
-        cursor = conn.cursor()
-        try:
+    with transaction(hook) as cursor:
+        if create_table:
+            create_if_missing(cursor, hook, quoted, create_table_sql(quoted, quote_format))
+        revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
+        if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
+            cursor.executemany(sql, values)
+        if quoted_revisions is not None:
             if create_table:
-                create_if_missing(cursor, hook, quoted, create_table_sql(quoted, quote_format))
-            revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
-            if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
-                cursor.executemany(sql, values)
-            if quoted_revisions is not None:
-                if create_table:
-                    create_if_missing(
-                        cursor,
-                        hook,
-                        quoted_revisions,
-                        create_revisions_table_sql(quoted_revisions, quote_format),
-                    )
-                audit = [
-                    (revision.service_id, revision.date, name, old, new, fetched, revised_by)
-                    for revision in revisions
-                    for name, (old, new) in revision.changes.items()
-                ]
-                if audit:
-                    names = ", ".join(quote_format.format(name) for name in REVISION_COLUMNS)
-                    marks = ", ".join([hook.placeholder] * len(REVISION_COLUMNS))
-                    cursor.executemany(f"INSERT INTO {quoted_revisions} ({names}) VALUES ({marks})", audit)  # noqa: S608
-        finally:
-            cursor.close()
-        conn.commit()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
+                create_if_missing(
+                    cursor,
+                    hook,
+                    quoted_revisions,
+                    create_revisions_table_sql(quoted_revisions, quote_format),
+                )
+            audit = [
+                (revision.service_id, revision.date, name, old, new, fetched, revised_by)
+                for revision in revisions
+                for name, (old, new) in revision.changes.items()
+            ]
+            if audit:
+                names = ", ".join(quote_format.format(name) for name in REVISION_COLUMNS)
+                marks = ", ".join([hook.placeholder] * len(REVISION_COLUMNS))
+                cursor.executemany(f"INSERT INTO {quoted_revisions} ({names}) VALUES ({marks})", audit)  # noqa: S608
     return TableWrite(len(values), revisions)
 
 
@@ -332,6 +318,33 @@ def create_if_missing(cursor: Any, hook: DbApiHook, quoted_table: str, ddl: str)
                 f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))", (f"zendrive:{quoted_table}",)
             )
     cursor.execute(ddl)
+
+
+@contextlib.contextmanager
+def transaction(hook: DbApiHook) -> Iterator[Any]:
+    """
+    One transaction on a fresh connection of ``hook``, as a cursor: committed when the block ends, rolled back
+    on any exception (then re-raised), the connection closed either way. On SQLite it is ``BEGIN IMMEDIATE``
+    (see :func:`begin_transaction`).
+    """
+    conn: Any = hook.get_conn()
+    try:
+        if hook.supports_autocommit:
+            hook.set_autocommit(conn, False)
+        begin_transaction(conn)
+        cursor = conn.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        conn.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def begin_transaction(conn: Any) -> None:
