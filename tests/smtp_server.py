@@ -19,6 +19,9 @@ class Mailbox:
     host: str
     port: int
     messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    #: Messages whose Subject contains one of these are refused with a 451 (temporary failure), not stored.
+    refuse_subjects: set[str] = field(default_factory=set)
+    refused: list[EmailMessage] = field(default_factory=list)
 
     def connection_json(self) -> str:
         """The Airflow SMTP connection (``AIRFLOW_CONN_SMTP_DEFAULT``) for this server: plain SMTP, no login."""
@@ -41,6 +44,9 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
+        if any(part in str(message["Subject"]) for part in self.mailbox.refuse_subjects):
+            self.mailbox.refused.append(message)
+            return "451 Requested action aborted: local error in processing"
         self.mailbox.messages.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 

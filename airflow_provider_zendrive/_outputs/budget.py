@@ -6,12 +6,23 @@ Monthly egress budget alerts that fire once per crossing, from the warehouse tab
 ``t / 100 * B`` (the days before ``d`` add up to less). Rows updated later (late data, a lookback re-read)
 may move that day; the crossing itself is the same.
 
-**Once** is kept by a ledger table, one row per ``(service_id, month, threshold)`` (its primary key), claimed
-in the same transaction that notifies: the alert is sent while the row is inserted, and the row is committed
-only after every notifier returned. A notifier that fails rolls the claim back, so the task's retry sends
-again (at least once); a claim that exists means it was sent, so reruns, retries, backfills and re-reads never
-send it twice. Two runs at the same moment queue on the write lock (SQLite) or the key (a second insert of the
-same key fails, and its retry finds the claim).
+**Once** is kept by a ledger table, one row per ``(service_id, month, threshold)`` (its primary key). Each
+crossing is claimed and committed on its own, in a transaction of its own around its own notification: the
+row is inserted, the notifiers are called, and the row is committed as soon as they returned. So:
+
+* a claim that exists means the alert was delivered: reruns, retries, backfills and re-reads never send it
+  again, and a failure of one alert never re-sends another that went out;
+* a notifier that fails rolls back only its own claim: that alert is left to the task's retry, which sends it
+  then (the other crossings of the run are still delivered, except the higher thresholds of the same service
+  and month, which wait for the failed one so that 50 % never arrives after 80 %);
+* **at least once, not exactly once**: a crash (the worker killed, the database lost) after a notifier
+  returned and before its claim's commit leaves no claim, so the retry repeats that one alert. Every alert has
+  a stable identity, :attr:`Crossing.alert_id` (``zendrive-budget.<service>.<month>.<threshold>``), in its text
+  and as its email's ``Message-ID`` (:attr:`Crossing.message_id`), so a repeat can be recognised.
+
+Two runs at the same moment queue on the write lock (SQLite) or on the key (a second insert of the same key
+waits for the first transaction, then fails; the claim is then found and the alert skipped). The ledger is
+created before any claim, in its own statement: MySQL and MariaDB commit at every DDL statement.
 """
 
 from __future__ import annotations
@@ -73,14 +84,25 @@ class Crossing:
     budget: int
 
     @property
+    def alert_id(self) -> str:
+        """The alert's stable identity, the same for every repeat of this crossing: ``zendrive-budget.S.M.T``."""
+        return f"zendrive-budget.{self.service_id}.{self.month}.{self.threshold}"
+
+    @property
+    def message_id(self) -> str:
+        """An RFC 5322 ``Message-ID`` for the alert's email, derived from :attr:`alert_id`."""
+        return f"<{self.alert_id}@airflow-provider-zendrive>"
+
+    @property
     def text(self) -> str:
-        """The alert, for people: a headline (an email subject), then the numbers."""
+        """The alert, for people: a headline (an email subject), then the numbers, then the alert's id."""
         share = 100 * self.month_to_date / self.budget
         return (
             f"ZenDRIVE service {self.service_id} reached {self.threshold} % of its {self.month} egress budget "
             f"on {self.day}\n"
             f"Sent from {self.month}-01 through {self.day}: {format_volume(self.month_to_date)} "
-            f"({share:.1f} % of the {format_volume(self.budget)} budget)."
+            f"({share:.1f} % of the {format_volume(self.budget)} budget).\n"
+            f"Alert id: {self.alert_id}"
         )
 
 
@@ -174,43 +196,71 @@ def notify_new_crossings(
     now: datetime.datetime | None = None,
 ) -> list[Crossing]:
     """
-    Claim each crossing not in the ledger yet and notify it, in one transaction (see the module docstring).
+    Claim each crossing not in the ledger yet and notify it, each in a transaction of its own (see the module
+    docstring): a failed notification rolls back only its own claim.
 
     :param ledger: ``[schema.]name`` of the ledger table (created if missing).
-    :param notify: sends one alert; an exception rolls every claim of this call back.
+    :param notify: sends one alert; an exception leaves that crossing unclaimed, for the retry.
     :return: the crossings notified now (those already claimed are skipped).
+    :raises Exception: after every other crossing was tried, the first notifier's exception, with a note naming
+        each alert that was not delivered.
     """
     from airflow_provider_zendrive._outputs.tables import create_if_missing, transaction
 
     quote = hook.escape_word_format
     quoted = quote_table(ledger, quote)
-    names = ", ".join(quote.format(name) for name in LEDGER_COLUMNS)
     stamp = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(tzinfo=None)
     alerted_at = stamp.isoformat(sep=" ", timespec="seconds")
     columns = [f"{quote.format(name)} {_LEDGER_TYPES[name]} NOT NULL" for name in LEDGER_COLUMNS]
-    key = ", ".join(quote.format(name) for name in ("service_id", "month", "threshold"))
-    fresh: list[Crossing] = []
-    with transaction(hook) as cursor:
-        ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+    key_names = [quote.format(name) for name in ("service_id", "month", "threshold")]
+    with transaction(hook) as cursor:  # the DDL alone: MySQL and MariaDB commit at every DDL statement
+        ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({', '.join(key_names)}))"
         create_if_missing(cursor, hook, quoted, ddl)
+    with transaction(hook) as cursor:
         cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
         claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
-        marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
-        for crossing in crossings:
-            if (crossing.service_id, crossing.month, crossing.threshold) in claimed:
-                continue
-            cursor.execute(
-                f"INSERT INTO {quoted} ({names}) VALUES ({marks})",  # noqa: S608
-                (
-                    crossing.service_id,
-                    crossing.month,
-                    crossing.threshold,
-                    crossing.day,
-                    crossing.month_to_date,
-                    crossing.budget,
-                    alerted_at,
-                ),
-            )
-            notify(crossing)
-            fresh.append(crossing)
+    names = ", ".join(quote.format(name) for name in LEDGER_COLUMNS)
+    marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
+    insert = f"INSERT INTO {quoted} ({names}) VALUES ({marks})"  # noqa: S608
+    where = " AND ".join(f"{name} = {hook.placeholder}" for name in key_names)
+    select = f"SELECT COUNT(*) FROM {quoted} WHERE {where}"  # noqa: S608
+    fresh: list[Crossing] = []
+    failed: list[tuple[Crossing, BaseException]] = []
+    for crossing in crossings:
+        key = (crossing.service_id, crossing.month, crossing.threshold)
+        if key in claimed or any(key[:2] == (f.service_id, f.month) for f, _ in failed):
+            continue
+        row = (*key, crossing.day, crossing.month_to_date, crossing.budget, alerted_at)
+        try:
+            with transaction(hook) as cursor:
+                cursor.execute(select, key)  # claimed since the read above, by a run that committed
+                if int(cursor.fetchone()[0]):
+                    continue
+                cursor.execute(insert, row)  # a concurrent claim of the same key waits here, then fails
+                try:
+                    notify(crossing)
+                except Exception as exc:
+                    failed.append((crossing, exc))
+                    raise _NotDelivered from None
+        except _NotDelivered:
+            continue
+        except Exception:
+            with transaction(hook) as cursor:  # lost the race for the key: the other run sent it
+                cursor.execute(select, key)
+                if int(cursor.fetchone()[0]):
+                    continue
+            raise
+        fresh.append(crossing)
+    if failed:
+        first = failed[0][1]
+        first.add_note(
+            "ZenDRIVE budget alerts not delivered (left to the retry): "
+            + "; ".join(f"{crossing.alert_id}: {type(exc).__name__}: {exc}" for crossing, exc in failed)
+            + (f". Delivered in this run: {', '.join(c.alert_id for c in fresh)}." if fresh else ".")
+        )
+        raise first
     return fresh
+
+
+class _NotDelivered(Exception):
+    """Rolls back the claim of an alert whose notifier failed (the failure itself is kept aside)."""

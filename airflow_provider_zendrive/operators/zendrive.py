@@ -376,12 +376,18 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
     Reads the daily ``bytes_sent`` that :class:`ZenDriveStatsOperator` wrote to ``table`` (no API request), finds
     each threshold crossed in the newest month of the table and the month before, and calls ``notifiers`` for
     each crossing not alerted before. A ledger table (``alerts_table``, one row per service, month and
-    threshold) makes that once: the row is claimed in the transaction that notifies, so reruns, retries,
-    backfills and late-data re-reads never alert twice, and a notifier that fails leaves the alert to the
-    retry. Schedule it on the table's Asset (``schedule=[table_asset(...)]``) to check after every load.
+    threshold) makes that once: each crossing is claimed and committed on its own, around its own
+    notification, so reruns, retries, backfills and late-data re-reads never repeat an alert that went out,
+    and a notifier that fails leaves only that alert to the retry (the others are still sent; the task then
+    fails naming what was not delivered). A crash between a notifier returning and its claim's commit can
+    repeat that one alert: at least once, with a stable identity to recognise the repeat (see
+    :mod:`airflow_provider_zendrive._outputs.budget`). Schedule it on the table's Asset
+    (``schedule=[table_asset(...)]``) to check after every load.
 
     Each notifier is called with the task context plus ``zendrive_alert`` (the alert's text: a headline, then
-    the numbers) and ``zendrive_crossing`` (its fields), so templates can say
+    the numbers, then its id), ``zendrive_alert_id`` (``zendrive-budget.<service>.<month>.<threshold>``, the
+    same for every repeat: a key for a chat webhook), ``zendrive_alert_message_id`` (that id as an email
+    ``Message-ID``) and ``zendrive_crossing`` (its fields), so templates can say
     ``subject="{{ zendrive_alert.splitlines()[0] }}"``. The texts of the alerts sent are returned (XCom).
 
     :param sql_conn_id: the connection of the warehouse table (templated).
@@ -443,7 +449,13 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
         def notify(crossing: Crossing) -> None:
             import copy
 
-            alert_context: Any = {**context, "zendrive_alert": crossing.text, "zendrive_crossing": crossing}
+            alert_context: Any = {
+                **context,
+                "zendrive_alert": crossing.text,
+                "zendrive_alert_id": crossing.alert_id,
+                "zendrive_alert_message_id": crossing.message_id,
+                "zendrive_crossing": crossing,
+            }
             for notifier in self.notifiers:
                 # A fresh copy per alert: a notifier renders its templates in place, once.
                 copy.copy(notifier)(alert_context)

@@ -180,3 +180,92 @@ def test_thresholds_are_sorted_and_deduplicated() -> None:
 def test_an_alert_task_without_a_notifier_is_refused() -> None:
     with pytest.raises(ValueError, match="needs at least one notifier"):
         ZenDriveBudgetAlertOperator(task_id="budget", sql_conn_id="x", budget_gb=100.0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse(request: pytest.FixtureRequest, set_connection: Callable[..., str], tmp_path: Path) -> str:
+    """A SQL connection id to an empty warehouse: a SQLite file, or a database on a real PostgreSQL server."""
+    import json
+
+    if request.param == "sqlite":
+        return set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")}), "zd_wh")
+    database: dict[str, object] = request.getfixturevalue("postgresql_db")
+    return set_connection(str(database["uri"]), "zd_wh")
+
+
+def test_an_smtp_server_refusing_one_alert_gets_each_threshold_exactly_once_across_try_retry_and_rerun(
+    warehouse: str, set_connection: Callable[..., str]
+) -> None:
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from smtp_server import smtp_server
+
+    upsert_rows(
+        get_db_hook(warehouse), "zendrive_daily_usage", daily_rows(window_stats(SERVICE, *APRIL[::29]))
+    )
+    budget_gb = final_april_bytes() / 1.15 / GB  # April ends at 115 %: 50, 80 and 100 % crossed
+    with smtp_server() as mailbox:
+        set_connection(mailbox.connection_json(), "smtp_budget")
+        task = ZenDriveBudgetAlertOperator(
+            task_id="budget",
+            sql_conn_id=warehouse,
+            budget_gb=budget_gb,
+            thresholds=(50, 80, 100),
+            notifiers=[
+                SmtpNotifier(
+                    to="billing@example.com",
+                    from_email="zendrive@example.com",
+                    subject="{{ zendrive_alert.splitlines()[0] }}",
+                    html_content="<pre>{{ zendrive_alert }}</pre>",
+                    custom_headers={"Message-ID": "{{ zendrive_alert_message_id }}"},
+                    smtp_conn_id="smtp_budget",
+                )
+            ],
+        )
+        mailbox.refuse_subjects = {"reached 80 %"}
+        with pytest.raises(Exception, match="451") as failed:  # try 1: 50 % goes out, 80 % is refused
+            task.execute({})
+        assert [str(m["Subject"]).split(" reached ")[1][:4] for _, m in mailbox.messages] == ["50 %"]
+        note = " ".join(getattr(failed.value, "__notes__", []))
+        assert f"zendrive-budget.{SERVICE}.2026-04.80" in note  # the failure names what was not delivered
+        assert "zendrive-budget" in note.split("Delivered in this run: ")[1]
+        assert len(mailbox.refused) >= 1
+        mailbox.refuse_subjects = set()
+        sent = task.execute({})  # try 2 (the retry): 80 % and then 100 %, and not 50 % again
+        assert [text.split(" reached ")[1][:5] for text in sent] == ["80 % ", "100 %"]
+        assert task.execute({}) == []  # a rerun: nothing
+    thresholds = [int(str(m["Subject"]).split(" reached ")[1].split(" %")[0]) for _, m in mailbox.messages]
+    assert thresholds == [50, 80, 100]
+    message_ids = [str(m["Message-ID"]) for _, m in mailbox.messages]
+    assert message_ids == [
+        f"<zendrive-budget.{SERVICE}.2026-04.{t}@airflow-provider-zendrive>" for t in thresholds
+    ]
+    assert str(mailbox.refused[0]["Message-ID"]) == message_ids[1]  # the refused try and its retry: one id
+    hook = get_db_hook(warehouse)
+    assert sorted(hook.get_records("SELECT threshold FROM zendrive_budget_alerts")) == [(50,), (80,), (100,)]
+
+
+def test_a_failed_threshold_holds_back_the_higher_ones_of_its_service_and_month_only(
+    sqlite_conn: tuple[str, Path],
+) -> None:
+    conn_id, _ = sqlite_conn
+    april = daily_rows(window_stats(SERVICE, *APRIL[::29]))
+    upsert_rows(
+        get_db_hook(conn_id), "zendrive_daily_usage", april + [{**row, "service_id": 99} for row in april]
+    )
+    delivered: list[str] = []
+
+    def refuse_50_of_1234(context: dict[str, Any]) -> None:
+        if context["zendrive_alert_id"] == f"zendrive-budget.{SERVICE}.2026-04.50":
+            raise ConnectionError("451 try later")
+        delivered.append(context["zendrive_alert_id"])
+
+    task = ZenDriveBudgetAlertOperator(
+        task_id="budget",
+        sql_conn_id=conn_id,
+        budget_gb=final_april_bytes() / 1.15 / GB,
+        thresholds=(50, 80),
+        notifiers=[refuse_50_of_1234],
+    )
+    with pytest.raises(ConnectionError):
+        task.execute({})
+    assert delivered == ["zendrive-budget.99.2026-04.50", "zendrive-budget.99.2026-04.80"]
