@@ -2,7 +2,10 @@
 Writing an output file atomically, on the local disk or on any object storage Airflow knows.
 
 * A local path (or ``file://`` URI) is written to a temporary file in the same folder, flushed to disk and
-  renamed over the final path, so a reader sees the old file or the new one, never half of one.
+  renamed over the final path, so a reader sees the old file or the new one, never half of one. The writer
+  holds an exclusive ``flock`` on its temporary file; a process killed before the rename (SIGKILL reaches no
+  handler) leaves the file behind unlocked, and the next write of the same target removes every such
+  leftover, never one that a live writer still holds.
 * Any other URI goes through :class:`airflow.sdk.ObjectStoragePath` (``s3://``, ``gs://``, ``abfs://``, ...,
   with ``output_conn_id``) as a single ``put`` of the whole content: object stores publish an object only when
   its upload completes.
@@ -15,12 +18,22 @@ created. ``fsspec`` / ``upath`` are imported only when a non-local URI is writte
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import tempfile
 import urllib.parse
 from pathlib import Path
 
-__all__ = ["check_output_path", "is_local", "output_uri", "refuse_relative", "write_atomically"]
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "check_output_path",
+    "is_local",
+    "output_uri",
+    "refuse_relative",
+    "sweep_stale_temp_files",
+    "write_atomically",
+]
 
 
 def is_local(output_path: str) -> bool:
@@ -137,21 +150,63 @@ def _check_read_back(uri: str, found: bytes, data: bytes) -> None:
         )
 
 
+#: A temporary file younger than this is never swept, even unlocked: its writer may not have locked it yet.
+STALE_TEMP_SECONDS = 10.0
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def sweep_stale_temp_files(path: Path) -> list[Path]:
+    """
+    Remove the temporary files that killed writers of ``path`` left in its folder (see the module docstring).
+
+    A leftover is a ``.<name>.*.tmp`` file older than :data:`STALE_TEMP_SECONDS` whose ``flock`` can be taken:
+    its writer is gone (the kernel drops a process's locks when it dies). One that a live writer holds is kept.
+
+    :return: the files removed.
+    """
+    import time
+
+    removed = []
+    for candidate in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < STALE_TEMP_SECONDS:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live writer
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _write_local(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale_temp_files(path)
+    fd, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is renamed and closed
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates the file 0600: keep the mode of the file being replaced, else use 0644.
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
+            # mkstemp creates the file 0600: keep the mode of the file being replaced, else use 0644.
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o644
+            os.chmod(temp_name, mode)
+            os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
