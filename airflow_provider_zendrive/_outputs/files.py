@@ -31,7 +31,6 @@ __all__ = [
     "is_local",
     "output_uri",
     "refuse_relative",
-    "sweep_stale_temp_files",
     "write_atomically",
 ]
 
@@ -158,7 +157,7 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def sweep_stale_temp_files(path: Path) -> list[Path]:
+def _sweep_stale_temp_files(path: Path) -> list[Path]:
     """
     Remove the temporary files that killed writers of ``path`` left in its folder (see the module docstring).
 
@@ -192,7 +191,7 @@ def sweep_stale_temp_files(path: Path) -> list[Path]:
 
 def _write_local(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temp_files(path)
+    _sweep_stale_temp_files(path)
     fd, temp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is renamed and closed
