@@ -64,20 +64,20 @@ def no_coalescing() -> Iterator[None]:
     """Give every trigger a poll of its own: the triggers as they were before coalescing."""
     import ssl
 
-    from airflow_provider_zendrive._client import pacing
+    from airflow_provider_zendrive._client import pacing, polling
     from airflow_provider_zendrive._client.settings import ZenDriveSettings
 
-    shared = pacing.shared_poll
+    shared = polling.shared_poll
 
-    def own_poll(settings: ZenDriveSettings, context: ssl.SSLContext) -> pacing.SharedPoll:
+    def own_poll(settings: ZenDriveSettings, context: ssl.SSLContext) -> polling.SharedPoll:
         key = (pacing.KeyId.of(settings), settings.timeout)
-        return pacing.SharedPoll(key, settings, context, {})
+        return polling.SharedPoll(key, settings, context, {})
 
-    pacing.shared_poll = own_poll
+    polling.shared_poll = own_poll
     try:
         yield
     finally:
-        pacing.shared_poll = shared
+        polling.shared_poll = shared
 
 
 def run_case(emulator: Any, case: Case, coalescing: bool) -> Outcome:

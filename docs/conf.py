@@ -43,7 +43,6 @@ language = "en"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
-    (r"py:class", r"airflow_provider_zendrive\._client\.transport\._T"),  # run_sync's TypeVar
     (
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"

@@ -1,15 +1,20 @@
 """
 The transport-free core of the ZenDRIVE client, shared by the sync hook and the async trigger.
 
-It maps every response to a result or a :class:`~airflow_provider_zendrive.exceptions.ZenDriveError` and
-decides retries through :class:`StatsCall`. Moving bytes is left to :mod:`airflow_provider_zendrive._client.transport`,
-the same for the hook and the trigger. Nothing here imports an HTTP library.
+:func:`single_attempt` maps every answer to a result or a
+:class:`~airflow_provider_zendrive.exceptions.ZenDriveError`; :class:`StatsCall` decides retries on top of it
+(:mod:`~airflow_provider_zendrive._client.retry`), and :func:`send_with_retries` is the hook's blocking loop
+around it. The pollers (the trigger, the shared poll) make one attempt per poll and use :func:`single_attempt`
+alone. Moving bytes is left to :mod:`airflow_provider_zendrive._client.transport` (a blocking client for the
+hook, an asyncio one for the poll). Nothing here imports an HTTP library.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from airflow_provider_zendrive._client.models import UsageStats, check_window, parse_stats
@@ -34,19 +39,24 @@ from airflow_provider_zendrive.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_zendrive._client.pacing import Turn
     from airflow_provider_zendrive._client.settings import ZenDriveSettings
     from airflow_provider_zendrive._client.windows import DateWindow
 
 __all__ = [
+    "Failure",
+    "Reply",
     "StatsCall",
     "TransportFailure",
     "WarningLogger",
     "describe_request",
     "error_for_response",
+    "send_with_retries",
     "server_message",
+    "single_attempt",
 ]
 
-#: What kind of failure left a request without an HTTP answer (see :meth:`StatsCall.failed`).
+#: What kind of failure left a request without an HTTP answer (see :class:`Failure`).
 TransportFailure: TypeAlias = Literal["timeout", "connection error", "tls", "too large"]
 #: The longest piece of a server's error text copied into an exception message.
 _MAX_SERVER_TEXT = 200
@@ -154,19 +164,85 @@ class WarningLogger(Protocol):
         """Log ``msg % args`` at WARNING."""
 
 
+@dataclass(frozen=True)
+class Reply:
+    """
+    An HTTP answer, read whole.
+
+    :param status: the HTTP status.
+    :param headers: the response headers (case-insensitive).
+    :param body: the decoded body (at most the transport's cap).
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Failure:
+    """
+    No usable answer.
+
+    :param kind: what went wrong: ``"timeout"`` and ``"connection error"`` may pass, ``"tls"`` (certificate
+        verification failed) and ``"too large"`` (a body over the cap) are final.
+    :param detail: the transport's own words (redacted before use).
+    """
+
+    kind: TransportFailure
+    detail: str
+
+
+def single_attempt(
+    settings: ZenDriveSettings, window: DateWindow | None, answer: Reply | Failure
+) -> UsageStats | ZenDriveError:
+    """
+    What one answer means, retries aside: the stats, or the error it stands for (returned, not raised).
+
+    The one decision behind every caller: :class:`StatsCall` adds the in-process retries on top of it, and the
+    pollers (the trigger and the shared poll, which make one attempt per poll and wait on their own schedule)
+    use it as it is, with :func:`~airflow_provider_zendrive._client.retry.poll_again_after`.
+    """
+    where = describe_request(settings, window)
+    if isinstance(answer, Failure):
+        detail = settings.redact(answer.detail)
+        if answer.kind == "too large":
+            return ZenDriveResponseError(
+                f"ZenDRIVE's answer was refused: {detail}, for {where}. A 366-day answer is about 70 KB; "
+                "not retried."
+            )
+        if answer.kind == "tls":
+            return ZenDriveTLSError(
+                f"The TLS certificate of the endpoint failed verification ({detail}) for {where}. Not "
+                "retried: set the connection's extra 'verify' to the path of the CA bundle that signed the "
+                "server's certificate."
+            )
+        return ZenDriveUnavailableError(
+            f"ZenDRIVE could not be reached ({answer.kind}: {detail}) for {where}."
+        )
+    if answer.status != 200:
+        return error_for_response(answer.status, answer.headers, answer.body, settings, window)
+    try:
+        return check_window(parse_stats(answer.body), window)
+    except ZenDriveResponseError as bad:
+        problem = bad.message
+    # Built outside the except block, so the unredacted original is not even its __context__. The message
+    # may quote the body: scrub it as any other server text, and say what was sent.
+    return ZenDriveResponseError(f"{settings.redact(problem)} Request: {where}.", status_code=200)
+
+
 class StatsCall:
     """
     One logical POST with in-process retries, independent of the transport.
 
-    The caller sends the request and reports what happened with :meth:`received` or :meth:`failed`;
-    each returns the parsed stats, or a :class:`~airflow_provider_zendrive._client.retry.Wait` (send again after
-    that long), or raises the final error.
+    The caller sends :attr:`body` and hands each answer to :meth:`decide`, which returns the stats, or a
+    :class:`~airflow_provider_zendrive._client.retry.Wait` (send again after that long), or raises the final
+    error. :func:`send_with_retries` is the blocking loop around it.
 
-    :param settings: the validated settings.
+    :param settings: the validated settings (``settings.max_retries`` retries at most).
     :param window: the window asked for (None: the API default).
     :param backoff: the backoff rules.
     :param log: where to write the one WARNING line per retry.
-    :param max_retries: overrides ``settings.max_retries``.
     """
 
     def __init__(
@@ -176,13 +252,11 @@ class StatsCall:
         *,
         backoff: Backoff,
         log: WarningLogger,
-        max_retries: int | None = None,
     ) -> None:
         self.settings = settings
         self.window = window
         self.backoff = backoff
         self.log = log
-        self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.attempt = 0
 
     @property
@@ -190,75 +264,64 @@ class StatsCall:
         """The encoded request body."""
         return self.settings.encode_body(self.window)
 
-    def received(self, status: int, headers: Mapping[str, str], body: bytes) -> UsageStats | Wait:
+    def decide(self, answer: Reply | Failure) -> UsageStats | Wait:
         """
-        Handle a response: return the stats on 200, a :class:`~airflow_provider_zendrive._client.retry.Wait` before a retry, or raise.
+        Handle one attempt's answer: the stats, a :class:`~airflow_provider_zendrive._client.retry.Wait` before
+        a retry, or raise.
 
-        :raises ZenDriveError: the mapped error when it is final.
+        :raises ZenDriveError: the answer's error (see :func:`single_attempt`) when it is final or no retry is
+            left.
         """
-        if status == 200:
-            try:
-                return check_window(parse_stats(body), self.window)
-            except ZenDriveResponseError as bad:
-                problem = bad.message
-            # Raised outside the except block, so the unredacted original is not even its __context__. The
-            # message may quote the body: scrub it as any other server text, and say what was sent.
-            raise ZenDriveResponseError(
-                f"{self.settings.redact(problem)} Request: {self.where}.", status_code=status
-            )
-        return self._retry_or_raise(
-            error_for_response(status, headers, body, self.settings, self.window), f"HTTP {status}"
-        )
-
-    def failed(self, kind: TransportFailure, detail: str) -> Wait:
-        """
-        Handle a request that got no HTTP answer: return a :class:`~airflow_provider_zendrive._client.retry.Wait` before a retry, or raise.
-
-        :param kind: ``"timeout"`` and ``"connection error"`` are retried; ``"tls"`` (certificate verification
-            failed) and ``"too large"`` (a body over the cap) are final.
-        :param detail: the transport's own message (redacted here before use).
-        :raises ZenDriveTLSError: for ``"tls"``.
-        :raises ZenDriveResponseError: for ``"too large"``.
-        :raises ZenDriveUnavailableError: when no retry is left.
-        """
-        detail = self.settings.redact(detail)
-        if kind == "too large":
-            raise ZenDriveResponseError(
-                f"ZenDRIVE's answer was refused: {detail}, for {self.where}. A 366-day answer is about 70 KB; "
-                "not retried."
-            )
-        if kind == "tls":
-            raise ZenDriveTLSError(
-                f"The TLS certificate of the endpoint failed verification ({detail}) for {self.where}. Not "
-                "retried: set the connection's extra 'verify' to the path of the CA bundle that signed the "
-                "server's certificate."
-            )
-        error = ZenDriveUnavailableError(
-            f"ZenDRIVE could not be reached ({kind}: {detail}) for {self.where}."
-        )
-        return self._retry_or_raise(error, kind)
-
-    @property
-    def where(self) -> str:
-        """What was sent, for messages (see :func:`describe_request`)."""
-        return describe_request(self.settings, self.window)
-
-    def _retry_or_raise(self, error: ZenDriveError, what: str) -> Wait:
-        """Ask :func:`~airflow_provider_zendrive._client.retry.retry_delay`; log the retry, or raise ``error``."""
-        wait = retry_delay(error, self.attempt, self.max_retries, self.backoff)
+        outcome = single_attempt(self.settings, self.window, answer)
+        if not isinstance(outcome, ZenDriveError):
+            return outcome
+        what = answer.kind if isinstance(answer, Failure) else f"HTTP {answer.status}"
+        wait = retry_delay(outcome, self.attempt, self.settings.max_retries, self.backoff)
         if wait is None:
-            if self.attempt and worth_retrying(error, self.backoff):  # out of retries, not a final error
-                error.message += f" Gave up after {self.attempt + 1} attempts."
-                error.args = (error.message,)
-            raise error
+            if self.attempt and worth_retrying(outcome, self.backoff):  # out of retries, not a final error
+                outcome.message += f" Gave up after {self.attempt + 1} attempts."
+                outcome.args = (outcome.message,)
+            raise outcome
         self.attempt += 1
-        source = "Retry-After" if getattr(error, "retry_after", None) is not None else "backoff"
+        source = "Retry-After" if wait.error.retry_after is not None else "backoff"
         self.log.warning(
             "ZenDRIVE answered %s; retry %d/%d in %.1f s (%s).",
             what,
             self.attempt,
-            self.max_retries,
+            self.settings.max_retries,
             wait.seconds,
             source,
         )
         return wait
+
+
+def send_with_retries(
+    call: StatsCall,
+    send: Callable[[bytes], Reply | Failure],
+    turn: Turn,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> UsageStats:
+    """
+    The blocking retry loop: the key's pace says when to send, ``send`` sends, ``call`` decides, this waits.
+
+    :param call: the request and its retry state.
+    :param send: one attempt: POST the body, return the answer (the sync transport's
+        :meth:`~airflow_provider_zendrive._client.transport.SyncSession.send`).
+    :param turn: the request's place in its key's pace (a 429's ``Retry-After`` holds every caller of the key).
+    :param sleep: how to wait (``time.sleep``; a recorder in tests).
+    :raises ZenDriveError: the final error.
+    """
+    clock = time.monotonic()  # the time as this loop knows it: a recorded (not slept) wait still counts
+    while True:
+        while (delay := turn.delay(clock)) > 0:
+            sleep(delay)
+            clock = max(time.monotonic(), clock + delay)
+        outcome = call.decide(send(call.body))
+        clock = max(time.monotonic(), clock)
+        if not isinstance(outcome, Wait):
+            turn.succeeded(clock)
+            return outcome
+        if not turn.throttled(clock, outcome.error):  # else the key's pace says when to send again
+            sleep(outcome.seconds)
+            clock = max(time.monotonic(), clock + outcome.seconds)

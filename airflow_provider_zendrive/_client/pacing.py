@@ -1,15 +1,16 @@
 """
-Who else is waiting on this key: what the callers of one pair of keys share inside one process.
+Shared 429 knowledge: what the callers of one pair of keys learn about its rate limit inside one process.
 
 The rate limit is per key, and two places put many callers on one key in one process: the threads of a task
-(a pool of hooks) and the triggerer (every deferred sensor of a deployment, on one event loop). This module is
-the one place where they learn from each other. Callers are grouped by :class:`KeyId`: the endpoint URL, the
+(a pool of hooks) and the triggerer (every deferred sensor of a deployment, on one event loop, see
+:mod:`~airflow_provider_zendrive._client.polling`). This module is the one place where they learn from each
+other. Callers are grouped by :class:`KeyId`: the endpoint URL, the
 access key and a keyed hash of the secret and the ``verify`` setting, so connections with another secret or
 another trust setting for the same access key never share a wait or an answer, and the secret is never held
 here. Nothing crosses the process: across processes and machines the Airflow pool stays the bound.
 
-**Shared 429 knowledge** (:class:`KeyPace`, thread-safe: any thread, any event loop). Every request of a key
-takes a :class:`Turn` first:
+:class:`KeyPace` is thread-safe (any thread, any event loop). Every request of a key takes a :class:`Turn`
+first:
 
 * a 429 with ``Retry-After`` closes the key until then for every caller in the process, the one that got it
   included: nobody sends into a limit the process already knows about;
@@ -29,75 +30,48 @@ takes a :class:`Turn` first:
 
 A 429 without ``Retry-After`` teaches nothing: its caller backs off on its own
 (:mod:`~airflow_provider_zendrive._client.retry`).
-
-**Coalesced polling** (:class:`SharedPoll`, one event loop). The deferrable sensor's triggers for one key on
-one event loop (the triggerer's) share one poll: one asyncio task, started by the first waiter and cancelled
-when the last one leaves, with at most one request in flight. It polls when the earliest waiter is due: at its
-``first_poll_after`` after joining, then at the shortest ``poke_interval`` among the waiters (longer after a
-429's Retry-After), and hands every answer to every waiter that joined before it was sent. An answer that ends
-the wait (active, or a final error) reaches each waiter at once, or at the end of its own ``first_poll_after``;
-any other answer reaches a waiter when its own interval comes up (a waiter with a longer interval takes the
-latest answer then, without a request of its own). Each waiter decides what the answer means with its own
-connection (:func:`~airflow_provider_zendrive._client.transport.decide`), so its messages name its own
-connection, and logs from its own task. Polls of different keys, connections with another secret, ``verify``
-or ``timeout``, and different event loops are independent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import hashlib
 import hmac
 import json
-import logging
 import os
 import random
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING
 
-from airflow_provider_zendrive._client.api import StatsCall
-from airflow_provider_zendrive._client.retry import Backoff, Wait, poll_again_after
-from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveRateLimitError
 
 if TYPE_CHECKING:
-    import ssl
     from types import TracebackType
 
-    import httpx
-
     from airflow_provider_zendrive._client.settings import ZenDriveSettings
-    from airflow_provider_zendrive._client.transport import Failure, Reply
 
 __all__ = [
+    "MAX_PHASE",
+    "STEP_OF_REFILL",
     "KeyId",
     "KeyPace",
-    "PollKey",
-    "PollResult",
-    "SharedPoll",
     "Turn",
-    "Waiter",
     "forget_paces",
     "pace_for",
-    "shared_poll",
 ]
 
 #: The longest random phase before a lone caller's release, in seconds: the hook's jitter base (``Backoff.base``).
 MAX_PHASE = 1.0
-#: The pace of the releases against the measured refill: a little faster, so that a slow estimate is corrected.
-FASTER = 0.9
+#: The step between releases as a fraction of the measured refill interval: a little faster than the refill, so
+#: that a slow estimate gets corrected.
+STEP_OF_REFILL = 0.9
 #: How many recent unpaced successes a key remembers, to tell how many requests it took at once.
 _REMEMBERED = 256
 #: Keys the fingerprints: never leaves the process, so a fingerprint cannot be tested against guessed secrets.
 _SALT = os.urandom(32)
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,8 +130,24 @@ class KeyPace:
         with self._lock:
             return not self._pacing and not self._turns and self._not_before < time.monotonic()
 
+    def enter(self, turn: Turn) -> None:
+        """``turn`` opens: its ``with`` block begins."""
+        with self._lock:
+            self._turns += 1
+
+    def leave(self, turn: Turn) -> None:
+        """``turn`` closes (its ``with`` block ends): it no longer waits."""
+        with self._lock:
+            if turn.queued:
+                self._queued, turn.queued = self._queued - 1, False
+            self._turns -= 1
+
+    def admit(self, turn: Turn, now: float) -> float:
+        """The time ``turn`` may send at (``<= now``: at once; it has then been sent)."""
+        with self._lock:
+            return self._admit(turn, now)
+
     def _admit(self, turn: Turn, now: float) -> float:
-        """Under the lock: the time ``turn`` may send at (``<= now``: at once; it has then been sent)."""
         hold = max(self._not_before, turn.own_not_before)
         if self._pacing and now >= hold:
             if self._step is None:  # the first release: as many at once as the key took before it closed
@@ -184,12 +174,16 @@ class KeyPace:
                 self._at_once -= 1
             if not self._at_once:  # after the last of those at once, every release is a step from the next
                 self._next = now + step
-        turn.sent_at, turn.released_in = now, None if step is None else self._episode
+        turn.sent_at, turn.release_episode = now, None if step is None else self._episode
         return now
 
+    def throttled(self, turn: Turn, now: float, retry_after: float) -> None:
+        """``turn``'s request met a 429 with ``retry_after``."""
+        with self._lock:
+            self._throttled(turn, now, retry_after)
+
     def _throttled(self, turn: Turn, now: float, retry_after: float) -> None:
-        """Under the lock: ``turn``'s request met a 429 with ``retry_after``."""
-        if self._pacing and turn.released_in == self._episode:
+        if self._pacing and turn.release_episode == self._episode:
             # Released before the key refilled: its caller waits its own Retry-After, and the pace is measured
             # from here (the key does not close again: the other callers' releases go on).
             if self._empty_since is None:
@@ -202,25 +196,24 @@ class KeyPace:
             self._pacing, self._episode, self._closed_at = True, self._episode + 1, now
             self._step = self._empty_since = None
 
+    def succeeded(self, turn: Turn, now: float) -> None:
+        """``turn``'s request went through."""
+        with self._lock:
+            self._succeeded(turn, now)
+
     def _succeeded(self, turn: Turn, now: float) -> None:
-        """Under the lock: ``turn``'s request went through."""
-        if turn.released_in is None:
+        if turn.release_episode is None:
             self._passed.append(now)
             return
         since = self._empty_since
-        if since is not None and turn.released_in == self._episode and turn.sent_at > since:
+        if since is not None and turn.release_episode == self._episode and turn.sent_at > since:
             # Each request released since the key was found empty and let through is one refill. The estimate
             # is low by up to one refill over the count (the empty key may have held part of a token), and the
             # pace goes a little faster still: a pace slower than the refill is never refused, so never fixed,
             # while one too fast only costs a refused caller its own Retry-After. Never faster than the spread,
             # which has just proved too fast.
             self._refills += 1
-            self._step = max(self._spread, (turn.sent_at - since) / self._refills * FASTER)
-
-    def _close(self, turn: Turn) -> None:
-        if turn.queued:
-            self._queued, turn.queued = self._queued - 1, False
-        self._turns -= 1
+            self._step = max(self._spread, (turn.sent_at - since) / self._refills * STEP_OF_REFILL)
 
 
 class Turn:
@@ -228,19 +221,22 @@ class Turn:
     One request's place in its key's pace, from the first attempt to the last retry.
 
     Ask :meth:`delay` before every attempt (and again after waiting: a 429 of another caller may have moved
-    the time), then report :meth:`succeeded` or :meth:`throttled`.
+    the time), then report :meth:`succeeded` or :meth:`throttled`. Its attributes are the pace's bookkeeping.
     """
 
     def __init__(self, pace: KeyPace) -> None:
         self.pace = pace
+        #: Whether the pace counts this turn among its waiting callers.
         self.queued = False
+        #: No request before this ``time.monotonic()``: its own Retry-After, after a release that was refused.
         self.own_not_before = -float("inf")
+        #: When its latest request was sent.
         self.sent_at = -float("inf")
-        self.released_in: int | None = None
+        #: Which closing of the key released its latest request (None: it went unpaced).
+        self.release_episode: int | None = None
 
     def __enter__(self) -> Turn:
-        with self.pace._lock:
-            self.pace._turns += 1
+        self.pace.enter(self)
         return self
 
     def __exit__(
@@ -249,8 +245,7 @@ class Turn:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        with self.pace._lock:
-            self.pace._close(self)
+        self.pace.leave(self)
 
     def delay(self, now: float) -> float:
         """
@@ -258,8 +253,7 @@ class Turn:
 
         :param now: ``time.monotonic()``, or a later time if the caller's clock ran ahead (recorded waits).
         """
-        with self.pace._lock:
-            return max(0.0, self.pace._admit(self, now) - now)
+        return max(0.0, self.pace.admit(self, now) - now)
 
     def succeeded(self, now: float) -> None:
         """
@@ -267,8 +261,7 @@ class Turn:
 
         :param now: ``time.monotonic()`` (or the caller's clock, see :meth:`delay`).
         """
-        with self.pace._lock:
-            self.pace._succeeded(self, now)
+        self.pace.succeeded(self, now)
 
     def throttled(self, now: float, error: ZenDriveError) -> bool:
         """
@@ -277,8 +270,7 @@ class Turn:
         """
         if not isinstance(error, ZenDriveRateLimitError) or error.retry_after is None:
             return False
-        with self.pace._lock:
-            self.pace._throttled(self, now, error.retry_after)
+        self.pace.throttled(self, now, error.retry_after)
         return True
 
 
@@ -306,237 +298,3 @@ def forget_paces() -> None:
     """
     with _paces_lock:
         _paces.clear()
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """
-    One shared poll: what was asked, what came back, and what it means for the schedule.
-
-    :param window: the window asked for (today, UTC, when it was sent).
-    :param answer: the transport's answer, decided by each waiter with its own connection.
-    :param sent: ``time.monotonic()`` when it was sent.
-    :param received: ``time.monotonic()`` when it was answered.
-    :param verdict: ``"active"`` and ``"final"`` end the wait; ``"waiting"`` does not.
-    :param min_wait: for ``"waiting"``: the least wait before the next poll (a 429's Retry-After, else 0).
-    """
-
-    window: DateWindow
-    answer: Reply | Failure = field(repr=False)
-    sent: float
-    received: float
-    verdict: Literal["active", "waiting", "final"]
-    min_wait: float = 0.0
-
-
-class Waiter:
-    """
-    One trigger's place in a shared poll: ``await waiter.next()`` returns each answer meant for it.
-
-    :param poke_interval: seconds between the answers it takes.
-    :param first_poll_after: seconds before the first answer it takes (and before anything ends its wait).
-    :param now: ``time.monotonic()`` when it joined: answers to polls sent before are not for it.
-    """
-
-    def __init__(self, poke_interval: float, first_poll_after: float, now: float) -> None:
-        self.poke_interval = poke_interval
-        self.joined = now
-        self.first_due = now + first_poll_after
-        self.due = self.first_due  # when it takes its next answer
-        self.news: PollResult | None = None  # the latest "waiting" answer it has not taken yet
-        self.ending: PollResult | None = None  # the answer that ends its wait
-        self.ended = False
-        self._inbox: asyncio.Queue[PollResult | Exception] = asyncio.Queue()
-
-    async def next(self) -> PollResult:
-        """The next answer meant for this waiter."""
-        item = await self._inbox.get()
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    def _offer(self, result: PollResult) -> None:
-        if result.sent < self.joined or self.ending is not None:
-            return
-        if result.verdict == "waiting":
-            self.news = result
-        else:
-            self.ending = result
-
-    def _deliver(self, now: float) -> None:
-        if self.ending is not None:
-            if not self.ended and now >= self.first_due:
-                self._inbox.put_nowait(self.ending)
-                self.ended = True
-        elif self.news is not None and now >= self.due:
-            self._inbox.put_nowait(self.news)
-            self.due = self.news.received + max(self.poke_interval, self.news.min_wait)
-            self.news = None
-
-    def _wants_poll_at(self) -> float | None:
-        return self.due if self.ending is None and self.news is None else None
-
-    def _delivers_at(self) -> float | None:
-        if self.ending is not None:
-            return None if self.ended else self.first_due
-        return self.due if self.news is not None else None
-
-
-#: What one shared poll is for, on an event loop: the key, and the timeout of its requests.
-PollKey: TypeAlias = tuple[KeyId, float]
-
-
-class SharedPoll:
-    """
-    The one poll of a key on one event loop (see the module docstring); get it with :func:`shared_poll`.
-
-    :param key: the key and the timeout.
-    :param settings: the settings of the first waiter's connection: the request, its timeout and TLS.
-    :param context: the TLS context built from them.
-    :param registry: the event loop's polls, which this one leaves when its last waiter does.
-    """
-
-    def __init__(
-        self,
-        key: PollKey,
-        settings: ZenDriveSettings,
-        context: ssl.SSLContext,
-        registry: dict[PollKey, SharedPoll],
-    ) -> None:
-        self._key = key
-        self._settings = settings
-        self._context = context
-        self._registry = registry
-        self._waiters: list[Waiter] = []
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @contextlib.contextmanager
-    def waiter(self, poke_interval: float, first_poll_after: float) -> Iterator[Waiter]:
-        """
-        Join the poll for the ``with`` block; leaving it (an event, a cancellation) stops the poll if nobody
-        else waits.
-
-        :param poke_interval: seconds between the answers the waiter takes.
-        :param first_poll_after: seconds before its first answer.
-        """
-        waiter = Waiter(poke_interval, first_poll_after, time.monotonic())
-        self._waiters.append(waiter)
-        if self._task is None:  # a task of its own: it logs for no trigger; no trigger's cancel reaches it
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"zendrive-poll {self._settings.url}", context=contextvars.Context()
-            )
-        self._changed.set()
-        try:
-            yield waiter
-        finally:
-            self._waiters.remove(waiter)
-            if self._waiters:
-                self._changed.set()
-            else:
-                self._stop()
-
-    def _stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._registry.get(self._key) is self:
-            del self._registry[self._key]
-
-    async def _run(self) -> None:
-        from airflow_provider_zendrive._client.transport import open_client
-
-        pace = pace_for(self._settings)
-        try:
-            async with open_client(self._settings, self._context) as client:
-                while True:
-                    with pace.turn() as turn:
-                        if not await self._until_due(turn):
-                            return
-                        result = await self._poll(client, turn)
-                    for waiter in self._waiters:
-                        waiter._offer(result)
-        except Exception as exc:  # a bug must not leave every trigger of the key waiting in silence
-            for waiter in self._waiters:
-                waiter._inbox.put_nowait(exc)
-            self._task = None
-            if self._registry.get(self._key) is self:
-                del self._registry[self._key]
-
-    async def _until_due(self, turn: Turn) -> bool:
-        """
-        Hand out the answers that are due until a poll is due and the key's pace lets it go (True), or until
-        nobody waits any more (False).
-        """
-        while True:
-            self._changed.clear()
-            now = time.monotonic()
-            for waiter in self._waiters:
-                waiter._deliver(now)
-            poll_at = min((t for w in self._waiters if (t := w._wants_poll_at()) is not None), default=None)
-            if poll_at is not None and poll_at <= now:
-                hold = turn.delay(now)
-                if not hold:
-                    return True
-                poll_at = now + hold
-            deliveries = [t for w in self._waiters if (t := w._delivers_at()) is not None]
-            wake = min([*deliveries, *([] if poll_at is None else [poll_at])], default=None)
-            if not self._waiters:
-                return False
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that lands as the event is set.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(None if wake is None else max(0.0, wake - now)):
-                    await self._changed.wait()
-
-    async def _poll(self, client: httpx.AsyncClient, turn: Turn) -> PollResult:
-        from airflow_provider_zendrive._client.transport import send
-
-        window = DateWindow.today()
-        sent = time.monotonic()
-        answer = await send(client, self._settings, self._settings.encode_body(window))
-        received = time.monotonic()
-        error = self._error_of(window, answer)
-        if error is None:
-            turn.succeeded(received)
-            return PollResult(window, answer, sent, received, "active")
-        turn.throttled(received, error)
-        min_wait = poll_again_after(error, 0.0)
-        if min_wait is None:
-            return PollResult(window, answer, sent, received, "final")
-        return PollResult(window, answer, sent, received, "waiting", min_wait)
-
-    def _error_of(self, window: DateWindow, answer: Reply | Failure) -> ZenDriveError | None:
-        """The core's verdict on the answer (None: active), for the schedule; waiters decide their own."""
-        from airflow_provider_zendrive._client.transport import decide
-
-        call = StatsCall(self._settings, window, backoff=Backoff(), log=_log, max_retries=0)
-        try:
-            outcome = decide(call, answer)
-            if isinstance(outcome, Wait):  # never with max_retries=0; the type allows it
-                raise outcome.error
-        except ZenDriveError as exc:
-            return exc
-        return None
-
-
-_polls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PollKey, SharedPoll]] = (
-    weakref.WeakKeyDictionary()
-)
-_polls_lock = threading.Lock()
-
-
-def shared_poll(settings: ZenDriveSettings, context: ssl.SSLContext) -> SharedPoll:
-    """
-    The running event loop's poll of the settings' key (and timeout), created for its first waiter.
-
-    :param settings: the waiter's connection settings.
-    :param context: the TLS context built from them (used if this waiter starts the poll).
-    """
-    loop = asyncio.get_running_loop()
-    with _polls_lock:  # the mapping of loops is shared between threads; each loop's polls are its own
-        polls = _polls.setdefault(loop, {})
-    key = (KeyId.of(settings), settings.timeout)
-    poll = polls.get(key)
-    if poll is None:
-        poll = polls[key] = SharedPoll(key, settings, context, polls)
-    return poll

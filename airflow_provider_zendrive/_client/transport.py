@@ -1,93 +1,63 @@
 """
-Moving bytes: one bounded HTTPS POST, the same for the sync hook and the async trigger.
+Moving bytes: one bounded HTTPS POST, blocking for the hook, on asyncio for the triggerer's shared poll.
 
-Both send with an ``httpx.AsyncClient`` (``httpx`` comes with every Airflow 3 task SDK): the trigger from the
-triggerer's event loop, the hook from a private loop (:func:`run_sync`). So there is one transport, and
-:class:`~airflow_provider_zendrive._client.api.StatsCall` decides what each outcome means for both.
+The two differ only in how bytes move: the hook sends through a :class:`SyncSession` (an ``httpx.Client``), the
+shared poll with :func:`send` on an ``httpx.AsyncClient`` (``httpx`` comes with every Airflow 3 task SDK), both
+built from :func:`client_options`, and both return the same :class:`~airflow_provider_zendrive._client.api.Reply`
+or :class:`~airflow_provider_zendrive._client.api.Failure` for :mod:`~airflow_provider_zendrive._client.api` to
+decide.
 
 Every attempt is bounded:
 
 * **time**: the whole attempt (connect, TLS, send, headers, every byte of the body) ends within the
   connection's ``timeout``; a server that drips one byte at a time is cut off at the deadline, not kept alive
-  by each byte;
+  by each byte. The async path cancels at the deadline (``asyncio.timeout``); the blocking path shuts the
+  connection's socket down from a timer at the deadline, which ends the read in progress;
 * **size**: a body larger than :data:`MAX_BODY_BYTES` is refused (a 366-day answer is about 70 KB), and so is
   one that would inflate beyond it: the provider asks for no compression, and decodes gzip or deflate from a
-  non-conforming server with a bounded decompressor;
+  non-conforming server with a bounded decompressor (:func:`decode_body`);
 * **redirects** are never followed (they drop the request body).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
 import logging
 import os
+import socket
+import threading
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from ssl import CERT_NONE
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_zendrive._client.api import TransportFailure
+from airflow_provider_zendrive._client.api import Failure, Reply, TransportFailure
 from airflow_provider_zendrive._client.settings import default_ca_bundle
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Mapping
 
     import httpx
 
-    from airflow_provider_zendrive._client.api import StatsCall
-    from airflow_provider_zendrive._client.models import UsageStats
-    from airflow_provider_zendrive._client.retry import Wait
     from airflow_provider_zendrive._client.settings import ZenDriveSettings
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "Failure",
-    "Reply",
+    "SyncSession",
     "client_options",
-    "decide",
-    "exchange",
+    "decode_body",
     "open_client",
+    "open_sync_client",
     "quiet_httpcore",
-    "run_sync",
     "send",
     "ssl_context",
 ]
 
 #: The largest response body accepted, after decoding. A 366-day answer is about 70 KB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-_T = TypeVar("_T")
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """
-    An HTTP answer, read whole.
-
-    :param status: the HTTP status.
-    :param headers: the response headers (case-insensitive).
-    :param body: the decoded body (at most :data:`MAX_BODY_BYTES`).
-    """
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Failure:
-    """
-    No usable answer.
-
-    :param kind: what went wrong.
-    :param detail: the transport's own words (the core redacts them before use).
-    """
-
-    kind: TransportFailure
-    detail: str
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext:
@@ -111,15 +81,14 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=path)
 
 
-def open_client(settings: ZenDriveSettings, context: ssl.SSLContext) -> httpx.AsyncClient:
+def client_options(settings: ZenDriveSettings, context: ssl.SSLContext) -> dict[str, Any]:
     """
-    A client with the provider's headers, no redirects, no compression, proxies from the environment.
+    The ``httpx`` client options of every ZenDRIVE client, sync or async: the provider's headers, no redirects,
+    no compression, proxies from the environment.
 
     httpcore's DEBUG trace logs raw response headers, which a hostile server can fill with an echo of the
-    request: the ``httpcore`` logger is kept at INFO or above in a process that uses this transport.
+    request: the ``httpcore`` logger is kept at INFO or above in a process that builds these options.
     """
-    import httpx
-
     quiet_httpcore()
     if context.verify_mode == CERT_NONE:
         _log.warning(
@@ -128,12 +97,6 @@ def open_client(settings: ZenDriveSettings, context: ssl.SSLContext) -> httpx.As
             settings.conn_id,
             settings.url,
         )
-
-    return httpx.AsyncClient(**client_options(settings, context))
-
-
-def client_options(settings: ZenDriveSettings, context: ssl.SSLContext) -> dict[str, Any]:
-    """The ``httpx`` client options of every ZenDRIVE client, sync or async."""
     return {
         "headers": {**settings.headers, "Accept-Encoding": "identity"},
         "timeout": settings.timeout,
@@ -141,6 +104,20 @@ def client_options(settings: ZenDriveSettings, context: ssl.SSLContext) -> dict[
         "follow_redirects": False,
         "trust_env": True,  # proxies from the environment
     }
+
+
+def open_client(settings: ZenDriveSettings, context: ssl.SSLContext) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with :func:`client_options`, for :func:`send`."""
+    import httpx
+
+    return httpx.AsyncClient(**client_options(settings, context))
+
+
+def open_sync_client(settings: ZenDriveSettings, context: ssl.SSLContext) -> httpx.Client:
+    """An ``httpx.Client`` with :func:`client_options`, for a :class:`SyncSession` or ad-hoc calls."""
+    import httpx
+
+    return httpx.Client(**client_options(settings, context))
 
 
 async def send(client: httpx.AsyncClient, settings: ZenDriveSettings, body: bytes) -> Reply | Failure:
@@ -155,34 +132,95 @@ async def send(client: httpx.AsyncClient, settings: ZenDriveSettings, body: byte
                     raw += chunk
                     if len(raw) > MAX_BODY_BYTES:
                         return _too_large(f"more than {MAX_BODY_BYTES:,} bytes on the wire")
-                decoded = _decode(bytes(raw), response.headers.get("Content-Encoding", ""))
-                if isinstance(decoded, Failure):
-                    return decoded
-                return Reply(response.status_code, response.headers, decoded)
+                return _reply(response.status_code, response.headers, bytes(raw))
     except (TimeoutError, httpx.TimeoutException):
-        return Failure("timeout", f"no complete answer within {settings.timeout:g} s")
+        return _timed_out(settings)
     except httpx.TransportError as exc:
-        kind: TransportFailure = "tls" if _is_tls_error(exc) else "connection error"
-        return Failure(kind, f"{type(exc).__name__}: {exc}")
+        return _failed(exc)
 
 
-async def exchange(client: httpx.AsyncClient, call: StatsCall) -> UsageStats | Wait:
+class SyncSession:
     """
-    Send the call's request once and let the core decide: the stats, a
-    :class:`~airflow_provider_zendrive._client.retry.Wait` before another attempt, or the final error (raised).
-    """
-    return decide(call, await send(client, call.settings, call.body))
+    The blocking side of the transport: one ``httpx.Client`` (one TLS connection for every request of a pull)
+    and the socket it uses, so that each attempt can be cut off at its deadline. Use it as a context manager;
+    it closes the client.
 
+    A blocking read cannot be cancelled as a coroutine is: at the deadline a timer thread shuts the socket down
+    (``shutdown``, which ends a read in progress on Linux and macOS), and the attempt reports a timeout.
 
-def decide(call: StatsCall, answer: Reply | Failure) -> UsageStats | Wait:
+    :param client: from :func:`open_sync_client`.
+    :param settings: the connection's settings (URL, timeout).
     """
-    What ``answer`` means for ``call`` (see :func:`exchange`): one answer can be decided for several calls,
-    as the triggerer's shared poll does for every trigger waiting on it.
-    """
-    # Decided outside any except block: no final error chains a transport exception (it holds the body).
-    if isinstance(answer, Failure):
-        return call.failed(answer.kind, answer.detail)
-    return call.received(answer.status, answer.headers, answer.body)
+
+    def __init__(self, client: httpx.Client, settings: ZenDriveSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None  # the socket of the latest connection the client opened
+        self._expired = False  # the current attempt passed its deadline
+
+    def __enter__(self) -> SyncSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.client.close()
+
+    def send(self, body: bytes) -> Reply | Failure:
+        """POST ``body`` once; the whole attempt ends within ``settings.timeout`` seconds."""
+        import httpx
+
+        with self._lock:
+            self._expired = False
+        timer = threading.Timer(self.settings.timeout, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            with self.client.stream(
+                "POST", self.settings.url, content=body, extensions={"trace": self._trace}
+            ) as response:
+                raw = bytearray()
+                for chunk in response.iter_raw():
+                    raw += chunk
+                    if len(raw) > MAX_BODY_BYTES:
+                        return _too_large(f"more than {MAX_BODY_BYTES:,} bytes on the wire")
+                if self._expired:  # a read the shutdown ended early would look like a short body
+                    return _timed_out(self.settings)
+                return _reply(response.status_code, response.headers, bytes(raw))
+        except httpx.TimeoutException:
+            return _timed_out(self.settings)
+        except httpx.TransportError as exc:
+            return _timed_out(self.settings) if self._expired else _failed(exc)
+        finally:
+            timer.cancel()
+
+    def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """
+        httpcore's trace hook: remember the socket of each new connection, and again once TLS wraps it (the
+        wrapper takes the file descriptor over); shut it at once if the attempt is already late.
+        """
+        if not event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._socket = sock
+            late = self._expired
+        if late:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            sock = self._socket
+        if sock is not None:
+            _shut(sock)
 
 
 def quiet_httpcore() -> None:
@@ -192,30 +230,16 @@ def quiet_httpcore() -> None:
         logger.setLevel(logging.INFO)
 
 
-def run_sync(work: Callable[[], Awaitable[_T]]) -> _T:
+def decode_body(raw: bytes, encoding: str) -> bytes | Failure:
     """
-    Run a coroutine to completion from sync code: on a private event loop, or in a helper thread when this
-    thread already runs one (sync code called from async code).
+    Undo a content encoding the server applied although none was asked for, never beyond the cap.
+
+    :param raw: the body as it came over the wire.
+    :param encoding: the ``Content-Encoding`` header (empty or ``identity``: as it is; ``gzip``, ``x-gzip`` and
+        ``deflate``, raw or zlib-wrapped, are decoded; anything else is refused).
+    :return: the decoded body, or the failure: an unknown encoding, a body that does not decode, or one that
+        inflates beyond :data:`MAX_BODY_BYTES`.
     """
-
-    async def main() -> _T:
-        return await work()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    context = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zendrive-sync") as pool:
-        return pool.submit(context.run, asyncio.run, main()).result()
-
-
-def _too_large(what: str) -> Failure:
-    return Failure("too large", f"the answer is larger than {MAX_BODY_BYTES:,} bytes ({what})")
-
-
-def _decode(raw: bytes, encoding: str) -> bytes | Failure:
-    """Undo a content encoding the server applied although none was asked for, never beyond the cap."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return raw
@@ -236,6 +260,30 @@ def _decode(raw: bytes, encoding: str) -> bytes | Failure:
     if len(decoded) > MAX_BODY_BYTES or decompressor.unconsumed_tail:
         return _too_large(f"{len(raw):,} bytes that inflate beyond it")
     return decoded
+
+
+def _reply(status: int, headers: httpx.Headers, raw: bytes) -> Reply | Failure:
+    decoded = decode_body(raw, headers.get("Content-Encoding", ""))
+    return decoded if isinstance(decoded, Failure) else Reply(status, headers, decoded)
+
+
+def _timed_out(settings: ZenDriveSettings) -> Failure:
+    return Failure("timeout", f"no complete answer within {settings.timeout:g} s")
+
+
+def _failed(exc: httpx.TransportError) -> Failure:
+    kind: TransportFailure = "tls" if _is_tls_error(exc) else "connection error"
+    return Failure(kind, f"{type(exc).__name__}: {exc}")
+
+
+def _shut(sock: socket.socket) -> None:
+    """End every read and write on ``sock`` now (from any thread); the connection is then unusable."""
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, below any TLS wrapper
+
+
+def _too_large(what: str) -> Failure:
+    return Failure("too large", f"the answer is larger than {MAX_BODY_BYTES:,} bytes ({what})")
 
 
 def _is_tls_error(exc: BaseException) -> bool:

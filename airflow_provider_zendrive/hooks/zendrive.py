@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseHook
 
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
-from airflow_provider_zendrive._client.api import StatsCall
+from airflow_provider_zendrive._client.api import StatsCall, send_with_retries
 from airflow_provider_zendrive._client.models import DailyUsage, UsageStats, UsageSummary, merge_stats
-from airflow_provider_zendrive._client.retry import Backoff, Wait
+from airflow_provider_zendrive._client.retry import Backoff
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive._client.windows import (
     LONGEST_PULL_DAYS,
@@ -21,12 +22,14 @@ from airflow_provider_zendrive._client.windows import (
     window_from_dates,
 )
 from airflow_provider_zendrive._text import plural
-from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
+from airflow_provider_zendrive.exceptions import (
+    ZenDriveError,
+    ZenDriveInputError,
+    ZenDriveServiceInactiveError,
+)
 
 if TYPE_CHECKING:
     import httpx
-
-    from airflow_provider_zendrive._client.pacing import KeyPace
 
 # The response types are re-exported here, next to the hook that returns them.
 __all__ = ["DailyUsage", "UsageStats", "UsageSummary", "ZenDriveStatsHook"]
@@ -41,13 +44,16 @@ class ZenDriveStatsHook(BaseHook):
     ``https://`` URL. Extras: ``timeout`` (seconds, default 30), ``verify`` (true, false or a CA bundle path,
     default true) and ``max_retries`` (default 6).
 
-    Requests are POSTs over HTTPS only; redirects are never followed; each attempt ends within ``timeout``
-    seconds and reads at most 4 MiB (see :mod:`airflow_provider_zendrive._client.transport`). 429, 5xx, timeouts and
-    connection errors are retried in-process (see :mod:`airflow_provider_zendrive._client.retry`); other errors raise at
-    once. A 429's ``Retry-After`` holds every caller of the same key in the process, other hooks and threads
-    included (see :mod:`airflow_provider_zendrive._client.pacing`).
+    Requests are POSTs over HTTPS only, sent with a blocking ``httpx.Client`` (:meth:`get_conn`); redirects are
+    never followed; each attempt ends within ``timeout`` seconds and reads at most 4 MiB (see
+    :mod:`airflow_provider_zendrive._client.transport`). 429, 5xx, timeouts and connection errors are retried
+    in-process (see :mod:`airflow_provider_zendrive._client.retry`); other errors raise at once. A 429's
+    ``Retry-After`` holds every caller of the same key in the process, other hooks and threads included (see
+    :mod:`airflow_provider_zendrive._client.pacing`).
 
     :param zendrive_conn_id: the Airflow connection to use.
+    :param max_retries: in-process retries per request, instead of the connection's extra ``max_retries``:
+        pollers that wait on their own schedule (the deferrable sensor's first poke) pass 0 for one attempt.
     """
 
     conn_name_attr = "zendrive_conn_id"
@@ -58,9 +64,16 @@ class ZenDriveStatsHook(BaseHook):
     #: Backoff rules for in-process retries.
     backoff: ClassVar[Backoff] = Backoff()
 
-    def __init__(self, zendrive_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, zendrive_conn_id: str = default_conn_name, *, max_retries: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
+            raise ZenDriveInputError(f"max_retries must be an integer >= 0 or None, got {max_retries!r}.")
         self.zendrive_conn_id = zendrive_conn_id
+        self.max_retries = max_retries
         self._sleep: Callable[[float], None] = time.sleep
 
     @cached_property
@@ -68,18 +81,18 @@ class ZenDriveStatsHook(BaseHook):
         """The connection, read and validated once (no request is made)."""
         settings = ZenDriveSettings.from_connection(self.get_connection(self.zendrive_conn_id))
         _mask(settings.secret_key)
+        if self.max_retries is not None:
+            settings = dataclasses.replace(settings, max_retries=self.max_retries)
         return settings
 
     def get_conn(self) -> httpx.Client:
         """
-        Return a new ``httpx.Client`` with the provider's headers, TLS settings and timeout, for ad-hoc calls;
-        the caller closes it. The hook itself sends through :mod:`airflow_provider_zendrive._client.transport`.
+        Return a new ``httpx.Client`` with the provider's headers, TLS settings and timeout, no redirects and no
+        compression: the client every pull of this hook sends with, for ad-hoc calls too; the caller closes it.
         """
-        import httpx
+        from airflow_provider_zendrive._client.transport import open_sync_client, ssl_context
 
-        from airflow_provider_zendrive._client.transport import client_options, ssl_context
-
-        return httpx.Client(**client_options(self.settings, ssl_context(self.settings.verify)))
+        return open_sync_client(self.settings, ssl_context(self.settings.verify))
 
     def get_stats(
         self,
@@ -158,42 +171,22 @@ class ZenDriveStatsHook(BaseHook):
         )
 
     def _fetch(self, windows: Sequence[DateWindow | None]) -> list[UsageStats]:
-        """POST each window in turn over one client (one TLS connection), each with its retries."""
+        """
+        POST each window in turn over one client (one TLS connection), each with its retries, in the pace the
+        other callers of this key in the process know (see :func:`~airflow_provider_zendrive._client.api.send_with_retries`).
+        """
         from airflow_provider_zendrive._client.pacing import pace_for
-        from airflow_provider_zendrive._client.transport import open_client, run_sync, ssl_context
+        from airflow_provider_zendrive._client.transport import SyncSession
 
         settings = self.settings
-        context = ssl_context(settings.verify)
-        pace = pace_for(settings)  # what the other callers of this key in the process know about its limit
-
-        async def fetch_all() -> list[UsageStats]:
-            async with open_client(settings, context) as client:
-                return [await self._post(client, window, pace) for window in windows]
-
-        return run_sync(fetch_all)
-
-    async def _post(self, client: httpx.AsyncClient, window: DateWindow | None, pace: KeyPace) -> UsageStats:
-        """
-        POST one window with retries: the key's pace says when to send, the transport sends, the core decides,
-        this loop waits (blocking: the loop is the hook's own, nothing else waits on it).
-        """
-        from airflow_provider_zendrive._client.transport import exchange
-
-        call = StatsCall(self.settings, window, backoff=self.backoff, log=self.log)
-        clock = time.monotonic()  # the time as this loop knows it: a recorded (not slept) wait still counts
-        with pace.turn() as turn:
-            while True:
-                while (delay := turn.delay(clock)) > 0:
-                    self._sleep(delay)
-                    clock = max(time.monotonic(), clock + delay)
-                outcome = await exchange(client, call)
-                clock = max(time.monotonic(), clock)
-                if not isinstance(outcome, Wait):
-                    turn.succeeded(clock)
-                    return outcome
-                if not turn.throttled(clock, outcome.error):  # else the key's pace says when to send again
-                    self._sleep(outcome.seconds)
-                    clock = max(time.monotonic(), clock + outcome.seconds)
+        pace = pace_for(settings)
+        results = []
+        with SyncSession(self.get_conn(), settings) as session:
+            for window in windows:
+                call = StatsCall(settings, window, backoff=self.backoff, log=self.log)
+                with pace.turn() as turn:
+                    results.append(send_with_retries(call, session.send, turn, sleep=self._sleep))
+        return results
 
 
 def _mask(secret: str) -> None:

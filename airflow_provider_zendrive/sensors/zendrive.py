@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import time
 from datetime import timedelta
@@ -14,13 +13,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.retry import poll_again_after
-from airflow_provider_zendrive._compat import (
-    AirflowFailException,
-    AirflowRescheduleException,
-    AirflowSkipException,
-    conf,
-)
-from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveInputError
+from airflow_provider_zendrive._compat import AirflowFailException, AirflowRescheduleException, conf
+from airflow_provider_zendrive.exceptions import ZenDriveError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,8 +44,8 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
     With ``deferrable=True`` the sensor pokes once and, if the service is not active yet, defers to
     :class:`~airflow_provider_zendrive.triggers.zendrive.ZenDriveServiceActiveTrigger`, which polls every
     ``poke_interval`` from the triggerer without holding a worker slot; ``timeout`` bounds the deferral. The
-    first synchronous poke (without in-process retries) spares an already-active service the round trip
-    through the triggerer.
+    first synchronous poke (one attempt, without in-process retries) spares an already-active service the
+    round trip through the triggerer.
 
     :param zendrive_conn_id: the Airflow connection to use.
     :param deferrable: defer to the triggerer between pokes; defaults to ``[operators] default_deferrable``.
@@ -79,16 +73,22 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ZenDriveStatsHook:
-        """The hook, built on first use (no connection is read before the task runs)."""
+        """
+        The hook, built on first use (no connection is read before the task runs). A deferrable sensor's hook
+        makes one attempt per poke: the trigger does the waiting, not a worker.
+        """
         from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
-        return ZenDriveStatsHook(zendrive_conn_id=self.zendrive_conn_id)
+        return ZenDriveStatsHook(
+            zendrive_conn_id=self.zendrive_conn_id, max_retries=0 if self.deferrable else None
+        )
 
     def poke(self, context: Context) -> bool:
         """
-        Tell whether the service is active now.
+        Tell whether the service is active now; when deferrable and it is not, defer to the trigger.
 
-        :raises AirflowFailException: on an error that waiting cannot fix, with the original message.
+        :raises AirflowFailException: on an error that waiting cannot fix, with the original message
+            (``BaseSensorOperator`` turns it into a skip with ``soft_fail`` or ``never_fail``).
         """
         if time.monotonic() < self._not_before:  # inside the server's Retry-After: it would only refuse again
             return False
@@ -98,6 +98,9 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             wait = poll_again_after(exc, self.poke_interval)
             if wait is None:  # final unless the tree says otherwise
                 raise AirflowFailException(exc.message) from exc
+            if self.deferrable:
+                self.log.warning("%s %s", exc.message, self._next_step())
+                self._defer(first_poll_after=wait)
             if wait > self.poke_interval:
                 self._wait_out_rate_limit(wait, exc.message)
             else:
@@ -108,6 +111,8 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
                 "The ZenDRIVE service is not active (403: suspended or cancelled); %s",
                 self._next_step().lower(),
             )
+            if self.deferrable:
+                self._defer(first_poll_after=self.poke_interval)
         return active
 
     def _next_step(self) -> str:
@@ -115,6 +120,23 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
         if self.deferrable:
             return f"Deferring to the triggerer, which polls every {self.poke_interval:.1f} s."
         return f"Poking again in {self.poke_interval:.1f} s."
+
+    def _defer(self, first_poll_after: float) -> None:
+        """
+        Hand the wait to the trigger; its first poll comes ``first_poll_after`` seconds from now (the poke just
+        made was the first poll; after a 429, the server's ``Retry-After`` when that is longer).
+        """
+        from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
+
+        self.defer(
+            trigger=ZenDriveServiceActiveTrigger(
+                zendrive_conn_id=self.zendrive_conn_id,
+                poke_interval=self.poke_interval,
+                first_poll_after=first_poll_after,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
 
     def _wait_out_rate_limit(self, retry_after: float, message: str) -> None:
         """
@@ -131,25 +153,6 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             raise AirflowRescheduleException(when)  # type: ignore[no-untyped-call]
         self._not_before = time.monotonic() + retry_after
         self.log.warning("%s Sending nothing for the server's Retry-After of %.0f s.", message, retry_after)
-
-    def execute(self, context: Context) -> Any:
-        """Poke (and wait) as any sensor does; when deferrable, poke once and then defer to the trigger."""
-        if not self.deferrable:
-            return super().execute(context)
-        if not self._poke_once(context):
-            from airflow_provider_zendrive.triggers.zendrive import ZenDriveServiceActiveTrigger
-
-            self.defer(
-                trigger=ZenDriveServiceActiveTrigger(
-                    zendrive_conn_id=self.zendrive_conn_id,
-                    poke_interval=self.poke_interval,
-                    first_poll_after=self.poke_interval,  # the poke just now was the first poll
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout),
-            )
-        self.log.info("The ZenDRIVE service is active.")
-        return None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         """
@@ -169,24 +172,6 @@ class ZenDriveServiceActiveSensor(BaseSensorOperator):
             f"Unexpected event from ZenDriveServiceActiveTrigger: {_short(event)}; expected "
             "{'status': 'active'} or {'status': 'error', 'message': ...}."
         )
-
-    def _poke_once(self, context: Context) -> bool:
-        """
-        Poke once without the hook's in-process retries (the trigger does the waiting, not a worker), with the
-        ``soft_fail`` / ``never_fail`` handling of ``BaseSensorOperator.execute``.
-        """
-        try:
-            try:
-                settings = self.hook.settings
-            except ZenDriveInputError as exc:
-                raise AirflowFailException(exc.message) from exc
-            self.hook.settings = dataclasses.replace(settings, max_retries=0)
-            return self.poke(context)
-        except AirflowFailException as exc:
-            if self.soft_fail or self.never_fail:
-                flag = "soft_fail" if self.soft_fail else "never_fail"
-                raise AirflowSkipException(f"Skipping due to {flag} is set to True.") from exc
-            raise
 
 
 def _short(value: object) -> str:

@@ -99,20 +99,24 @@ class EmulatorServer(ThreadingHTTPServer):
             ):  # the raw socket's shutdown wakes up a handler blocked in a read
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
-    def _opened(self, sock: socket.socket) -> None:
+    def opened(self, sock: socket.socket) -> None:
+        """A client connected on ``sock`` (before the TLS handshake)."""
         with self._lock:
             self._open.add(sock)
 
-    def _ready(self) -> int:
+    def ready(self) -> int:
+        """A connection completed its handshake: count it, and return its id."""
         with self._lock:
             self.connections += 1
         return next(_connection_ids)
 
-    def _closed(self, sock: socket.socket) -> None:
+    def closed(self, sock: socket.socket) -> None:
+        """The connection on ``sock`` ended."""
         with self._lock:
             self._open.discard(sock)
 
-    def _spent(self, seconds: float) -> None:
+    def spent(self, seconds: float) -> None:
+        """Add ``seconds`` of work (deciding and writing an answer) to :attr:`server_time`."""
         with self._lock:
             self.server_time += seconds
 
@@ -145,21 +149,21 @@ class _Handler(BaseHTTPRequestHandler):
     connection_id = 0
 
     def setup(self) -> None:
-        self.server._opened(self.request)
+        self.server.opened(self.request)
         if isinstance(self.request, ssl.SSLSocket):
             try:
                 self.request.do_handshake()
             except BaseException:
-                self.server._closed(self.request)  # finish() is not called when setup() fails
+                self.server.closed(self.request)  # finish() is not called when setup() fails
                 raise
-        self.connection_id = self.server._ready()
+        self.connection_id = self.server.ready()
         super().setup()
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server._closed(self.request)
+            self.server.closed(self.request)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: no line per request (and so never a secret) on stderr."""
@@ -195,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(answer.body)
             self.wfile.flush()
         finally:
-            self.server._spent(handling + time.perf_counter() - resumed)
+            self.server.spent(handling + time.perf_counter() - resumed)
 
     def _drip(self, answer: Answer) -> None:
         """Send the whole response one byte every ``answer.drip`` seconds, until done, stopped or cut off."""

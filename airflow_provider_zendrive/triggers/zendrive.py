@@ -5,10 +5,10 @@ It polls the usage-statistics endpoint from the triggerer's event loop and share
 :class:`~airflow_provider_zendrive._client.settings.ZenDriveSettings` reads and validates the connection (HTTPS only,
 TLS verification, timeout, secret redaction), :mod:`~airflow_provider_zendrive._client.transport` sends (``httpx``, a
 dependency of every Airflow 3 task SDK; every attempt bounded in time and size) and
-:class:`~airflow_provider_zendrive._client.api.StatsCall` maps each answer to a result or an error.
+:func:`~airflow_provider_zendrive._client.api.single_attempt` maps each answer to a result or an error.
 
 The triggers of one key on the triggerer's event loop share one poll
-(:class:`~airflow_provider_zendrive._client.pacing.SharedPoll`): one request per interval for all of them, each
+(:class:`~airflow_provider_zendrive._client.polling.SharedPoll`): one request per interval for all of them, each
 answer decided by every trigger with its own connection. Every outcome that is not "active yet" waits
 ``poke_interval`` before the trigger takes the next answer (at least ``Retry-After`` on a 429), so a suspended
 service costs one request per interval, never a hot loop. The sensor's poke asks the same
@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
-from airflow_provider_zendrive._client.api import StatsCall
-from airflow_provider_zendrive._client.retry import Backoff, Wait, poll_again_after
+from airflow_provider_zendrive._client.api import single_attempt
+from airflow_provider_zendrive._client.retry import poll_again_after
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 
 if TYPE_CHECKING:
     import ssl
 
-    from airflow_provider_zendrive._client.pacing import PollResult
+    from airflow_provider_zendrive._client.polling import PollResult
 
 __all__ = ["ZenDriveServiceActiveTrigger"]
 
@@ -105,7 +105,7 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def _wait(self, settings: ZenDriveSettings, context: ssl.SSLContext) -> TriggerEvent:
         """Take the shared poll's answers at this trigger's own pace until one ends the wait."""
-        from airflow_provider_zendrive._client.pacing import shared_poll
+        from airflow_provider_zendrive._client.polling import shared_poll
 
         with shared_poll(settings, context).waiter(self.poke_interval, self.first_poll_after) as waiter:
             while True:
@@ -135,25 +135,19 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         What one poll's answer means for this trigger, decided with its own connection (its messages name it):
         the event that ends the wait, or None after one log line.
 
-        One attempt per poll: the poll's schedule does the waiting, so the core's in-process retries are off,
-        and a retryable outcome is raised as its error for
-        :func:`~airflow_provider_zendrive._client.retry.poll_again_after` to decide, like any other.
+        One attempt per poll (:func:`~airflow_provider_zendrive._client.api.single_attempt`): the poll's schedule
+        does the waiting, and :func:`~airflow_provider_zendrive._client.retry.poll_again_after` decides whether
+        waiting can help.
         """
-        from airflow_provider_zendrive._client.transport import decide
-
-        call = StatsCall(settings, result.window, backoff=Backoff(), log=self.log, max_retries=0)
-        try:
-            outcome = decide(call, result.answer)
-            if isinstance(outcome, Wait):
-                raise outcome.error
-        except ZenDriveError as exc:
-            wait = poll_again_after(exc, self.poke_interval)
+        outcome = single_attempt(settings, result.window, result.answer)
+        if isinstance(outcome, ZenDriveError):
+            wait = poll_again_after(outcome, self.poke_interval)
             if wait is None:  # final: waiting cannot fix it
-                return _error(settings.redact(exc.message))
-            if isinstance(exc, ZenDriveServiceInactiveError):
+                return _error(settings.redact(outcome.message))
+            if isinstance(outcome, ZenDriveServiceInactiveError):
                 self.log.info("The ZenDRIVE service is not active (403); polling again in %.1f s.", wait)
             else:
-                self.log.warning("%s Polling again in %.1f s.", settings.redact(exc.message), wait)
+                self.log.warning("%s Polling again in %.1f s.", settings.redact(outcome.message), wait)
             return None
         self.log.info("The ZenDRIVE service is active.")
         return TriggerEvent({"status": "active"})  # type: ignore[no-untyped-call]

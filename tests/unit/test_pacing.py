@@ -8,7 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_zendrive._client.pacing import FASTER, KeyId, KeyPace, Turn, forget_paces, pace_for
+from airflow_provider_zendrive._client.pacing import (
+    STEP_OF_REFILL,
+    KeyId,
+    KeyPace,
+    Turn,
+    forget_paces,
+    pace_for,
+)
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive.exceptions import ZenDriveRateLimitError, ZenDriveUnavailableError
 
@@ -52,7 +59,7 @@ def closed(pace: KeyPace, at: float, retry_after: float) -> None:
 def test_an_open_key_sends_at_once() -> None:
     with KeyPace().turn() as turn:
         assert turn.delay(0.0) == 0
-        assert turn.released_in is None
+        assert turn.release_episode is None
 
 
 def test_a_429_with_retry_after_holds_every_caller_of_the_key_until_then() -> None:
@@ -86,7 +93,7 @@ def test_the_queue_is_released_spread_over_the_retry_after_not_all_at_once() -> 
             assert turn.delay(0.1) == pytest.approx(0.9)
 
         assert release(waiting, 0.1) == pytest.approx([1.0, 1.25, 1.5, 1.75])
-        assert {turn.released_in for turn in waiting} == {1}
+        assert {turn.release_episode for turn in waiting} == {1}
 
 
 def test_as_many_go_at_once_as_the_key_took_before_it_closed() -> None:
@@ -171,7 +178,7 @@ def test_after_a_released_refusal_the_pace_is_the_measured_refill_a_little_faste
         second.throttled(1.1, rate_limited(1.0))
         through.succeeded(1.2)  # ...and refilled once in 0.2 s
 
-        assert release(rest[:2], 1.2) == pytest.approx([1.3, 1.3 + 0.2 * FASTER])
+        assert release(rest[:2], 1.2) == pytest.approx([1.3, 1.3 + 0.2 * STEP_OF_REFILL])
 
 
 def test_the_measured_pace_is_never_faster_than_the_spread_that_was_refused() -> None:
@@ -206,10 +213,10 @@ def test_the_key_opens_again_after_a_whole_quiet_retry_after() -> None:
     closed(pace, 0.0, 1.0)
     with pace.turn() as late:
         assert release([late], 0.0) == pytest.approx([1.0])
-        assert late.released_in is not None
+        assert late.release_episode is not None
     with pace.turn() as later:
         assert later.delay(3.1) == 0
-        assert later.released_in is None
+        assert later.release_episode is None
 
 
 def test_a_key_is_its_url_access_key_secret_and_tls_setting() -> None:
