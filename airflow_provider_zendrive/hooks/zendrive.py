@@ -31,8 +31,8 @@ from airflow_provider_zendrive.exceptions import (
 if TYPE_CHECKING:
     import httpx
 
-# The response types are re-exported here, next to the hook that returns them.
-__all__ = ["DailyUsage", "UsageStats", "UsageSummary", "ZenDriveStatsHook"]
+# The response types and the window type are re-exported here, next to the hook that takes and returns them.
+__all__ = ["DailyUsage", "DateWindow", "UsageStats", "UsageSummary", "ZenDriveStatsHook"]
 
 
 class ZenDriveStatsHook(BaseHook):
@@ -118,14 +118,21 @@ class ZenDriveStatsHook(BaseHook):
         :raises ZenDriveInputError: (a ``ValueError``) on unparsable dates, ``from_date > to_date`` or a window
             longer than ``max_pull_days``, before any request.
         """
-        window = window_from_dates(from_date, to_date, max_days=max_pull_days)
+        return self.get_window_stats(window_from_dates(from_date, to_date, max_days=max_pull_days))
+
+    def get_window_stats(self, window: DateWindow | None) -> UsageStats:
+        """
+        Fetch usage statistics for a window already resolved and checked (the operator's
+        :meth:`~airflow_provider_zendrive.operators.zendrive.ZenDriveStatsOperator.resolve_window`), as
+        :meth:`get_stats` does once it has parsed its dates.
+
+        :param window: the inclusive window of UTC dates, or None for the API's default (the last 30 days).
+        :return: the API's JSON shape, chunks merged.
+        """
         chunks = window.chunks() if window is not None else [None]
-        if len(chunks) > 1:
+        if window is not None and len(chunks) > 1:
             self.log.info(
-                "Window %s has %s: fetching %d chunks.",
-                window,
-                plural(window.days, "day"),  # type: ignore[union-attr]
-                len(chunks),
+                "Window %s has %s: fetching %d chunks.", window, plural(window.days, "day"), len(chunks)
             )
         results = self._fetch(chunks)
         if window is None:

@@ -9,6 +9,7 @@ task runs, and nothing touches the network or a connection while a DAG is parsed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,11 +17,12 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWindow, choose_window
-from airflow_provider_zendrive._outputs.rows import daily_rows, encode, resolve_format
+from airflow_provider_zendrive._outputs.rows import OutputFormat, Row, daily_rows, encode, resolve_format
 from airflow_provider_zendrive._outputs.summary import VolumeUnit, usage_summary
 from airflow_provider_zendrive._text import plural
 
 if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Asset, Context
     from airflow.sdk.definitions.retry_policy import RetryPolicy
@@ -29,10 +31,12 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive._client.models import UsageStats
     from airflow_provider_zendrive._client.windows import DateLike
     from airflow_provider_zendrive._outputs.budget import Crossing
+    from airflow_provider_zendrive._outputs.lineage import Lineage
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
 __all__ = [
     "DASHBOARD_URL",
+    "RunPlan",
     "ZenDriveBudgetAlertOperator",
     "ZenDriveDashboardLink",
     "ZenDriveStatsOperator",
@@ -88,6 +92,23 @@ def default_retry_policy() -> RetryPolicy | None:
     except ImportError:
         return None
     return ZenDriveRetryPolicy()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """
+    What one :class:`ZenDriveStatsOperator` run will do, checked before any request.
+
+    :param window: the window to pull (None: the API default).
+    :param why: why that window, for the log.
+    :param fmt: the file format (None: no file).
+    :param db_hook: the table's database hook (None: no table).
+    """
+
+    window: DateWindow | None
+    why: str
+    fmt: OutputFormat | None
+    db_hook: DbApiHook | None
 
 
 class ZenDriveDashboardLink(BaseOperatorLink):
@@ -228,6 +249,8 @@ class ZenDriveStatsOperator(BaseOperator):
         if summary_unit not in ("GB", "GiB"):
             raise ValueError(f"summary_unit must be 'GB' or 'GiB', got {summary_unit!r}")
         self.summary_unit: VolumeUnit = summary_unit
+        #: What the latest successful run read and wrote, for OpenLineage (None before one).
+        self.lineage: Lineage | None = None
 
     @cached_property
     def hook(self) -> ZenDriveStatsHook:
@@ -237,7 +260,23 @@ class ZenDriveStatsOperator(BaseOperator):
         return ZenDriveStatsHook(zendrive_conn_id=self.zendrive_conn_id)
 
     def execute(self, context: Context) -> UsageStats:
-        """Check the input, pull the stats, write the outputs and return the stats."""
+        """
+        Check the input, pull the stats, write the outputs and return the stats: :meth:`plan` (every check,
+        before any request), :meth:`pull`, :meth:`write`, :meth:`publish`.
+        """
+        plan = self.plan(context)
+        stats = self.pull(plan)
+        written = self.write(plan, stats, context)
+        self.publish(context, plan, stats, written)
+        return stats
+
+    def plan(self, context: Context) -> RunPlan:
+        """
+        Everything this run will do, checked before any request: the window, the file format and path, the
+        table targets.
+
+        :raises ZenDriveInputError: on bad dates, a bad output path or format, or a bad table name.
+        """
         window, why = self.resolve_window(context)
         fmt = None
         if self.output_path:
@@ -245,7 +284,6 @@ class ZenDriveStatsOperator(BaseOperator):
 
             fmt = resolve_format(self.output_path, self.output_format)
             check_output_path(self.output_path, conn_id=self.output_conn_id)
-        db_hook = None
         if self.revisions_table and (not self.sql_conn_id or self.revisions_table == self.table):
             from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
@@ -253,6 +291,7 @@ class ZenDriveStatsOperator(BaseOperator):
                 f"revisions_table={self.revisions_table!r} needs sql_conn_id and a table of its own, next to "
                 f"table={self.table!r}."
             )
+        db_hook = None
         if self.sql_conn_id:
             from airflow_provider_zendrive._outputs.tables import check_table_target, get_db_hook
 
@@ -260,61 +299,87 @@ class ZenDriveStatsOperator(BaseOperator):
             check_table_target(db_hook, self.table)
             if self.revisions_table:
                 check_table_target(db_hook, self.revisions_table)
-        if window is None:
-            self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", why)
-            stats = self.hook.get_stats()
+        return RunPlan(window, why, fmt, db_hook)
+
+    def pull(self, plan: RunPlan) -> UsageStats:
+        """Fetch the plan's window (the hook chunks and merges it)."""
+        if plan.window is None:
+            self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", plan.why)
         else:
-            self.log.info("ZenDRIVE window: %s (%s), %s.", window, plural(window.days, "day"), why)
-            stats = self.hook.get_stats(window.start, window.end, max_pull_days=self.max_pull_days)
-        rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
-        revised: int | None = None
-        written: dict[str, dict[str, int]] = {}
-        if self.output_path and fmt is not None:
-            from airflow_provider_zendrive._outputs.files import write_atomically
-
-            data = encode(fmt, stats, rows)
-            uri = write_atomically(self.output_path, data, conn_id=self.output_conn_id)
-            count = len(rows) if fmt != "json" else len(stats["daily"])
-            self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
-            written[uri] = {"rows": count}
-        if db_hook is not None and self.sql_conn_id:
-            from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
-
-            result = upsert_rows(
-                db_hook,
-                self.table,
-                rows,
-                create_table=self.create_table,
-                revisions_table=self.revisions_table or None,
-                revised_by=_run_label(context),
-            )
             self.log.info(
-                "Upserted %s into table %s (connection %r); %s.",
-                plural(result.rows, "row"),
-                self.table,
-                self.sql_conn_id,
-                f"{plural(len(result.revisions), 'day')} revised" if result.revisions else "no day revised",
+                "ZenDRIVE window: %s (%s), %s.", plan.window, plural(plan.window.days, "day"), plan.why
             )
-            for revision in result.revisions:
-                self.log.warning("%s", describe_revision(revision))
-            revised = len(result.revisions)
-            written[table_asset_uri(self.sql_conn_id, self.table)] = {
-                "rows": result.rows,
-                "revised": len(result.revisions),
-            }
-        self._annotate_outlets(context, stats, written)
-        self._push_summary(context, usage_summary(stats, revised=revised, unit=self.summary_unit))
+        return self.hook.get_window_stats(plan.window)
+
+    def write(self, plan: RunPlan, stats: UsageStats, context: Context) -> dict[str, dict[str, int]]:
+        """
+        Write the file and/or upsert the table.
+
+        :return: what was written, by asset URI: ``{"rows": n}``, plus ``"revised"`` for a table.
+        """
+        rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
+        written: dict[str, dict[str, int]] = {}
+        if self.output_path and plan.fmt is not None:
+            written.update(self._write_file(self.output_path, plan.fmt, stats, rows))
+        if plan.db_hook is not None and self.sql_conn_id:
+            written.update(self._upsert(plan.db_hook, self.sql_conn_id, rows, context))
+        return written
+
+    def _write_file(
+        self, output_path: str, fmt: OutputFormat, stats: UsageStats, rows: list[Row]
+    ) -> dict[str, dict[str, int]]:
+        from airflow_provider_zendrive._outputs.files import write_atomically
+
+        data = encode(fmt, stats, rows)
+        uri = write_atomically(output_path, data, conn_id=self.output_conn_id)
+        count = len(rows) if fmt != "json" else len(stats["daily"])
+        self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
+        return {uri: {"rows": count}}
+
+    def _upsert(
+        self, db_hook: DbApiHook, sql_conn_id: str, rows: list[Row], context: Context
+    ) -> dict[str, dict[str, int]]:
+        from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
+
+        result = upsert_rows(
+            db_hook,
+            self.table,
+            rows,
+            create_table=self.create_table,
+            revisions_table=self.revisions_table or None,
+            revised_by=_run_label(context),
+        )
+        self.log.info(
+            "Upserted %s into table %s (connection %r); %s.",
+            plural(result.rows, "row"),
+            self.table,
+            sql_conn_id,
+            f"{plural(len(result.revisions), 'day')} revised" if result.revisions else "no day revised",
+        )
+        for revision in result.revisions:
+            self.log.warning("%s", describe_revision(revision))
+        return {
+            table_asset_uri(sql_conn_id, self.table): {"rows": result.rows, "revised": len(result.revisions)}
+        }
+
+    def publish(
+        self, context: Context, plan: RunPlan, stats: UsageStats, written: dict[str, dict[str, int]]
+    ) -> None:
+        """Tell the world: the outlet events, the summary (log and XCom) and the lineage of what was written."""
         from airflow_provider_zendrive._outputs.lineage import Lineage
 
-        file_uris = [uri for uri in written if not uri.startswith("x-zendrive-table://")]
-        self._lineage = Lineage(
+        self._annotate_outlets(context, stats, written)
+        table_uri = table_asset_uri(self.sql_conn_id, self.table) if self.sql_conn_id else None
+        revised = written[table_uri]["revised"] if table_uri in written else None
+        self._push_summary(context, usage_summary(stats, revised=revised, unit=self.summary_unit))
+        file_uris = [uri for uri in written if uri != table_uri]
+        self.lineage = Lineage(
             endpoint=self.hook.settings.url,
             service_id=int(stats["service_id"]),
             file_uri=file_uris[0] if file_uris else None,
-            sql_conn_id=self.sql_conn_id if db_hook is not None else None,
-            table=self.table if db_hook is not None else None,
+            sql_conn_id=self.sql_conn_id if table_uri in written else None,
+            table=self.table if table_uri in written else None,
         )
-        return stats
 
     def _push_summary(self, context: Context, summary: str) -> None:
         """Log the run's summary (one INFO record) and push it as the XCom ``summary``, for notifiers."""
@@ -332,12 +397,11 @@ class ZenDriveStatsOperator(BaseOperator):
 
         :param task_instance: the finished task instance (unused: the run kept what it read and wrote).
         """
-        lineage = getattr(self, "_lineage", None)
-        if lineage is None:
+        if self.lineage is None:
             return None
         from airflow_provider_zendrive._outputs.lineage import operator_lineage
 
-        return operator_lineage(lineage)
+        return operator_lineage(self.lineage)
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """

@@ -9,12 +9,14 @@ import pytest
 PUBLIC = {
     "airflow_provider_zendrive.hooks.zendrive": [
         "DailyUsage",
+        "DateWindow",
         "UsageStats",
         "UsageSummary",
         "ZenDriveStatsHook",
     ],
     "airflow_provider_zendrive.operators.zendrive": [
         "DASHBOARD_URL",
+        "RunPlan",
         "ZenDriveBudgetAlertOperator",
         "ZenDriveDashboardLink",
         "ZenDriveStatsOperator",
