@@ -96,7 +96,7 @@ def _time(
 def run(quick: bool) -> list[Result]:
     """Measure every database x size x situation, ours and the baseline interleaved; return the table lines."""
     isolate_airflow_home()
-    from airflow_provider_zendrive.testing._postgres import PostgresUnavailable, postgres_server
+    from postgres_server import PostgresUnavailable, postgres_server
 
     sizes = (1, 10) if quick else (1, 10, 100)
     repeats = 2 if quick else 5

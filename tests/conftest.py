@@ -99,14 +99,14 @@ def postgresql_server() -> Iterator[dict[str, object]]:
     """
     A throwaway PostgreSQL server for the session: ``{"host", "port", "user", "version", "start_seconds"}``.
 
-    Started by :func:`airflow_provider_zendrive.testing._postgres.postgres_server` (as the ``postgres`` user when running as root) and stopped at
+    Started by ``postgres_server.postgres_server`` (``tests/postgres_server.py``) (as the ``postgres`` user when running as root) and stopped at
     session end. If it cannot start, the tests that need it are skipped, except when the ``CI`` variable is
     set: then they fail.
     """
     import contextlib
     import time
 
-    from airflow_provider_zendrive.testing._postgres import PostgresUnavailable, postgres_server
+    from postgres_server import PostgresUnavailable, postgres_server
 
     started = time.monotonic()
     with contextlib.ExitStack() as stack:

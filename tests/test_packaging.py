@@ -49,3 +49,26 @@ def test_python_classifiers_are_the_versions_ci_runs() -> None:
 
 def test_the_providers_page_gets_a_documentation_url() -> None:
     assert PYPROJECT["project"]["urls"]["Documentation"].startswith("https://")
+
+
+def test_the_wheel_holds_no_test_only_code_and_the_sdist_no_half_runnable_tests(tmp_path: Path) -> None:
+    import subprocess
+    import tarfile
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "uv", "build", "--quiet", "--out-dir", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    wheel_files = zipfile.ZipFile(wheel).namelist()
+    with tarfile.open(sdist) as archive:
+        sdist_files = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+
+    package = [name for name in wheel_files if name.startswith("airflow_provider_zendrive/")]
+    assert "airflow_provider_zendrive/py.typed" in package
+    assert not [name for name in package if "postgres" in name or "/tests/" in name or "conftest" in name]
+    assert not [name for name in sdist_files if name.startswith(("tests/", "docs/_build/"))]
+    assert {"pyproject.toml", "README.md", "airflow_provider_zendrive/__init__.py"} <= set(sdist_files)

@@ -1,6 +1,6 @@
 """
-Internal: a throwaway PostgreSQL server, for this project's tests (the ``postgresql_server`` fixture), its
-table benchmark and its distributed check. Needs the PostgreSQL server binaries (``initdb``, ``pg_ctl``).
+A throwaway PostgreSQL server, for this project's tests (the ``postgresql_server`` fixture) and its table
+benchmark; not part of the package. Needs the PostgreSQL server binaries (``initdb``, ``pg_ctl``).
 
 ``initdb`` refuses to run as root, so as root the data folder belongs to the ``postgres`` user and the server
 runs through ``runuser -u postgres --``. It listens on 127.0.0.1 (a free port) with ``trust`` auth, fsync off,
