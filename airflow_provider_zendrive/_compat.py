@@ -1,5 +1,7 @@
 """
-Feature checks for the Airflow APIs that are newer than the provider's floor (Airflow 3.1).
+Feature checks for the Airflow APIs that are newer than the provider's floor (Airflow 3.1), where
+``airflow.providers.common.compat`` (a dependency; the package's route for every name it maps, such as ``conf``
+and ``AirflowFailException``) has none.
 
 Each helper uses the newer API where it exists and a correct fallback where it does not; nothing else in the
 package tests Airflow's version. Internal: not part of the public API.
@@ -15,28 +17,13 @@ from airflow_provider_zendrive.exceptions import ZenDriveInputError
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = [
-    "AirflowFailException",
-    "AirflowRescheduleException",
-    "AirflowSkipException",
-    "aextra_dejson",
-    "amask_secret",
-    "conf",
-]
+__all__ = ["AirflowRescheduleException", "aextra_dejson", "amask_secret"]
 
-try:  # Airflow 3.2+
-    from airflow.sdk import conf
+try:  # Airflow 3.2+ (3.1's airflow.sdk.exceptions lacks it; core's name warns from 3.2 on; common.compat maps
+    # the other exceptions but not this one)
+    from airflow.sdk.exceptions import AirflowRescheduleException
 except ImportError:  # Airflow 3.1
-    from airflow.configuration import conf  # type: ignore[assignment]
-
-try:  # Airflow 3.2+ (3.1's airflow.sdk.exceptions has AirflowException only; core's names warn from 3.2 on)
-    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowFailException,
-        AirflowRescheduleException,
-        AirflowSkipException,
-    )
+    from airflow.exceptions import AirflowRescheduleException
 
 
 async def aextra_dejson(conn: Connection) -> dict[str, Any]:
@@ -45,7 +32,8 @@ async def aextra_dejson(conn: Connection) -> dict[str, Any]:
 
     Airflow 3.3.2+ has ``Connection.aextra_dejson``. Before it, the sync ``extra_dejson`` masks sensitive
     extras through a blocking call to the supervisor, which can deadlock the triggerer's loop
-    (apache/airflow#71891): decode the JSON here instead. The provider's own extras (``timeout``, ``verify``,
+    (apache/airflow#71891): decode the JSON here instead. (common.compat's ``get_async_extra_dejson`` runs
+    ``extra_dejson`` in a worker thread instead, a route this provider has not proven on 3.1's triggerer.) The provider's own extras (``timeout``, ``verify``,
     ``max_retries``) hold no secrets, so skipping the masking of extras loses nothing.
 
     :raises ZenDriveInputError: when the extras are not a JSON object.

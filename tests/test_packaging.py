@@ -20,7 +20,7 @@ def make_variable(name: str) -> str:
 
 def test_the_airflow_floor_is_the_minor_ci_proves() -> None:
     floor = make_variable("AIRFLOW_FLOOR")
-    (airflow,) = [dep for dep in PYPROJECT["project"]["dependencies"] if dep.startswith("apache-airflow")]
+    (airflow,) = [dep for dep in PYPROJECT["project"]["dependencies"] if dep.startswith("apache-airflow>")]
     assert airflow == f"apache-airflow>={'.'.join(floor.split('.')[:2])}"
     for version in (floor, make_variable("AIRFLOW_LATEST")):
         pins = (REPO / "constraints" / f"airflow-{version}.txt").read_text()
@@ -72,3 +72,46 @@ def test_the_wheel_holds_no_test_only_code_and_the_sdist_no_half_runnable_tests(
     assert not [name for name in package if "postgres" in name or "/tests/" in name or "conftest" in name]
     assert not [name for name in sdist_files if name.startswith(("tests/", "docs/_build/"))]
     assert {"pyproject.toml", "README.md", "airflow_provider_zendrive/__init__.py"} <= set(sdist_files)
+
+
+def imported_distributions() -> dict[str, set[str]]:
+    """What the package imports (module level and inside functions), by distribution: the files importing it."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in sorted((REPO / "airflow_provider_zendrive").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in sys.stdlib_module_names or parts[0] == "airflow_provider_zendrive":
+                    continue
+                if parts[:2] == ["airflow", "providers"]:
+                    provider = parts[2:4] if parts[2] == "common" else parts[2:3]
+                    distribution = "apache-airflow-providers-" + "-".join(provider)
+                else:
+                    distribution = {"airflow": "apache-airflow"}.get(parts[0], parts[0])
+                found.setdefault(distribution, set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+def test_the_declared_dependencies_are_the_imported_ones() -> None:
+    def names(deps: list[str]) -> set[str]:
+        return {re.split(r"[<>=\[; ]", dep)[0] for dep in deps}
+
+    imported = imported_distributions()
+    # Imported only where their own host loads us: pytest through the pytest11 entry point, the OpenLineage
+    # provider by calling get_openlineage_facets_on_complete; common-sql is the `sql` extra (table outputs).
+    loaded_by_their_host = {"pytest", "apache-airflow-providers-openlineage"}
+    assert names(PYPROJECT["project"]["optional-dependencies"]["sql"]) == {
+        "apache-airflow-providers-common-sql"
+    }
+    assert set(imported) - loaded_by_their_host - {"apache-airflow-providers-common-sql"} == names(
+        PYPROJECT["project"]["dependencies"]
+    )
+    assert imported["pytest"] == {"airflow_provider_zendrive/testing/pytest_plugin.py"}

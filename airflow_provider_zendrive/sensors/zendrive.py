@@ -8,12 +8,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowFailException, conf
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.retry import poll_again_after
-from airflow_provider_zendrive._compat import AirflowFailException, AirflowRescheduleException, conf
+from airflow_provider_zendrive._compat import AirflowRescheduleException
 from airflow_provider_zendrive.exceptions import ZenDriveError
 
 if TYPE_CHECKING:
