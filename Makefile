@@ -46,7 +46,8 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The pure logic alone (windows, validation, redaction, settings, the exception tree): seconds, no TLS, no DAG runs.
+# The pure logic alone (windows, validation, redaction, settings, retries, status mapping, decoding, merging,
+# formats, table names, the exception tree): seconds; tests/unit/conftest.py refuses any subprocess or socket.
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
