@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from airflow_provider_zendrive._client.api import Failure, Reply, single_attempt
 from airflow_provider_zendrive._client.pacing import KeyId, Turn, pace_for
 from airflow_provider_zendrive._client.retry import poll_again_after
+from airflow_provider_zendrive._client.transport import open_client, send
 from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import ZenDriveError
 
@@ -187,8 +188,6 @@ class SharedPoll:
             del self._registry[self._key]
 
     async def _run(self) -> None:
-        from airflow_provider_zendrive._client.transport import open_client
-
         pace = pace_for(self._settings)
         try:
             async with open_client(self._settings, self._context) as client:
@@ -232,8 +231,6 @@ class SharedPoll:
                     await self._changed.wait()
 
     async def _poll(self, client: httpx.AsyncClient, turn: Turn) -> PollResult:
-        from airflow_provider_zendrive._client.transport import send
-
         window = DateWindow.today()
         sent = time.monotonic()
         answer = await send(client, self._settings, self._settings.encode_body(window))

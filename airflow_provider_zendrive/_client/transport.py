@@ -26,9 +26,9 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import threading
 import zlib
-from ssl import CERT_NONE
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,6 @@ from airflow_provider_zendrive._client.api import Failure, Reply, TransportFailu
 from airflow_provider_zendrive._client.settings import default_ca_bundle
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Mapping
 
     import httpx
@@ -68,8 +67,6 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
     ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` variables, else certifi), False disables verification, a path is a
     CA bundle file or directory. Reads files: call it off the triggerer's event loop.
     """
-    import ssl
-
     if verify is False:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -90,7 +87,7 @@ def client_options(settings: ZenDriveSettings, context: ssl.SSLContext) -> dict[
     request: the ``httpcore`` logger is kept at INFO or above in a process that builds these options.
     """
     quiet_httpcore()
-    if context.verify_mode == CERT_NONE:
+    if context.verify_mode == ssl.CERT_NONE:
         _log.warning(
             "TLS verification is off for connection %r (its extra 'verify' is false): the secret key goes to "
             "whoever answers at %s.",
@@ -288,8 +285,6 @@ def _too_large(what: str) -> Failure:
 
 def _is_tls_error(exc: BaseException) -> bool:
     """Whether a transport error was caused by TLS (a certificate that fails verification, a bad handshake)."""
-    import ssl
-
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLError):

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_provider_zendrive._outputs.summary import format_volume
-from airflow_provider_zendrive._outputs.tables import quote_table
+from airflow_provider_zendrive._outputs.summary import VOLUME_UNITS, format_volume
+from airflow_provider_zendrive._outputs.tables import create_if_missing, quote_table, transaction
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ _LEDGER_TYPES = {
     "budget": "BIGINT",
     "alerted_at": "TIMESTAMP",
 }
-_GB = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ def budgets_in_bytes(budget_gb: float | Mapping[int | str, float]) -> Callable[[
 def _positive_gb(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
         raise ZenDriveInputError(f"a budget must be a positive number of GB, got {value!r}")
-    return round(value * _GB)
+    return round(value * VOLUME_UNITS["GB"])
 
 
 def find_crossings(
@@ -205,8 +204,6 @@ def notify_new_crossings(
     :raises Exception: after every other crossing was tried, the first notifier's exception, with a note naming
         each alert that was not delivered.
     """
-    from airflow_provider_zendrive._outputs.tables import create_if_missing, transaction
-
     quote = hook.escape_word_format
     quoted = quote_table(ledger, quote)
     stamp = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(tzinfo=None)

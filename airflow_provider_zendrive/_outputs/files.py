@@ -22,8 +22,11 @@ import fcntl
 import glob
 import os
 import tempfile
+import time
 import urllib.parse
 from pathlib import Path
+
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
 __all__ = [
     "STALE_TEMP_SECONDS",
@@ -59,8 +62,6 @@ def check_output_path(output_path: str, *, conn_id: str | None = None) -> None:
 
     :raises ZenDriveInputError: with what to fix.
     """
-    from airflow_provider_zendrive.exceptions import ZenDriveInputError
-
     if not is_local(output_path):
         from airflow.sdk import ObjectStoragePath
 
@@ -92,8 +93,6 @@ def refuse_relative(output_path: str) -> None:
 
     :raises ZenDriveInputError: for a relative local path.
     """
-    from airflow_provider_zendrive.exceptions import ZenDriveInputError
-
     if not is_local(output_path):
         return
     raw = urllib.parse.urlsplit(output_path).path if output_path.startswith("file://") else output_path
@@ -166,8 +165,6 @@ def _sweep_stale_temp_files(path: Path) -> list[Path]:
 
     :return: the files removed.
     """
-    import time
-
     removed = []
     for candidate in path.parent.glob(f"{glob.escape(_temp_prefix(path))}*.tmp"):
         try:

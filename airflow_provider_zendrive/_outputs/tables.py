@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -139,8 +140,6 @@ def check_table_target(hook: DbApiHook, table: str) -> None:
 
     :raises ZenDriveInputError: with what to fix.
     """
-    import sqlite3
-
     quote_table(table, hook.escape_word_format)
     try:
         conn: Any = hook.get_conn()
@@ -355,8 +354,6 @@ def begin_transaction(conn: Any) -> None:
     writers (threads or processes) to finish. A deferred ``BEGIN`` followed by a write is SQLite's lock-upgrade
     deadlock: one of two concurrent writers fails at once with "database is locked" instead of waiting.
     """
-    import sqlite3
-
     if isinstance(conn, sqlite3.Connection) and conn.isolation_level is not None and not conn.in_transaction:
         conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         conn.execute("BEGIN IMMEDIATE")

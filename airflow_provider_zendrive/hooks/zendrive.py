@@ -13,8 +13,10 @@ from airflow.sdk import BaseHook
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.api import StatsCall, send_with_retries
 from airflow_provider_zendrive._client.models import DailyUsage, UsageStats, UsageSummary, merge_stats
+from airflow_provider_zendrive._client.pacing import pace_for
 from airflow_provider_zendrive._client.retry import Backoff
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
+from airflow_provider_zendrive._client.transport import SyncSession, open_sync_client, ssl_context
 from airflow_provider_zendrive._client.windows import (
     LONGEST_PULL_DAYS,
     DateLike,
@@ -90,8 +92,6 @@ class ZenDriveStatsHook(BaseHook):
         Return a new ``httpx.Client`` with the provider's headers, TLS settings and timeout, no redirects and no
         compression: the client every pull of this hook sends with, for ad-hoc calls too; the caller closes it.
         """
-        from airflow_provider_zendrive._client.transport import open_sync_client, ssl_context
-
         return open_sync_client(self.settings, ssl_context(self.settings.verify))
 
     def get_stats(
@@ -182,9 +182,6 @@ class ZenDriveStatsHook(BaseHook):
         POST each window in turn over one client (one TLS connection), each with its retries, in the pace the
         other callers of this key in the process know (see :func:`~airflow_provider_zendrive._client.api.send_with_retries`).
         """
-        from airflow_provider_zendrive._client.pacing import pace_for
-        from airflow_provider_zendrive._client.transport import SyncSession
-
         settings = self.settings
         pace = pace_for(settings)
         results = []

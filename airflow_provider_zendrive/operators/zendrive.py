@@ -8,6 +8,7 @@ task runs, and nothing touches the network or a connection while a DAG is parsed
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,6 +21,7 @@ from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWin
 from airflow_provider_zendrive._outputs.rows import OutputFormat, Row, daily_rows, encode, resolve_format
 from airflow_provider_zendrive._outputs.summary import VolumeUnit, usage_summary
 from airflow_provider_zendrive._text import plural
+from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -285,8 +287,6 @@ class ZenDriveStatsOperator(BaseOperator):
             fmt = resolve_format(self.output_path, self.output_format)
             check_output_path(self.output_path, conn_id=self.output_conn_id)
         if self.revisions_table and (not self.sql_conn_id or self.revisions_table == self.table):
-            from airflow_provider_zendrive.exceptions import ZenDriveInputError
-
             raise ZenDriveInputError(
                 f"revisions_table={self.revisions_table!r} needs sql_conn_id and a table of its own, next to "
                 f"table={self.table!r}."
@@ -502,8 +502,6 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
         from airflow_provider_zendrive._outputs.tables import get_db_hook
 
         if self.alerts_table == self.table:
-            from airflow_provider_zendrive.exceptions import ZenDriveInputError
-
             raise ZenDriveInputError(f"alerts_table must not be the usage table {self.table!r}.")
         hook = get_db_hook(self.sql_conn_id)
         crossings = find_crossings(
@@ -511,8 +509,6 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
         )
 
         def notify(crossing: Crossing) -> None:
-            import copy
-
             alert_context: Any = {
                 **context,
                 "zendrive_alert": crossing.text,
@@ -537,8 +533,6 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
 
 def _lookback(value: object) -> int:
     """``lookback_days`` as given or rendered: a whole number of days, 0 or more."""
-    from airflow_provider_zendrive.exceptions import ZenDriveInputError
-
     days = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
     if isinstance(days, bool) or not isinstance(days, int) or days < 0:
         raise ZenDriveInputError(f"lookback_days={value!r} must be a whole number of days, 0 or more.")

@@ -108,7 +108,15 @@ class ZenDriveEmulator:
         self.plain_http = plain_http
         self.late_days = late_days
         self.late_fraction = late_fraction
-        self._settings = (today, rate_limit, burst, retry_after, late_days, late_fraction)
+        # What reset() restores: the conditions the emulator was built with.
+        self._initial_conditions: dict[str, object] = {
+            "today": today,
+            "rate_limit": rate_limit,
+            "burst": burst,
+            "retry_after": retry_after,
+            "late_days": late_days,
+            "late_fraction": late_fraction,
+        }
         self._wanted_port = port
         self._cert_dir = None if cert_dir is None else os.fspath(cert_dir)
         self._lock = threading.Lock()
@@ -363,14 +371,8 @@ class ZenDriveEmulator:
                 server.reset_counters()
             self._stopped_counts = (0, 0.0)
             self._accounts = {DEMO_ACCESS_KEY: Account(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEMO_SERVICE_ID)}
-            (
-                self.today,
-                self.rate_limit,
-                self.burst,
-                self.retry_after,
-                self.late_days,
-                self.late_fraction,
-            ) = self._settings
+            for name, value in self._initial_conditions.items():
+                setattr(self, name, value)
 
     def expected_stats(
         self,

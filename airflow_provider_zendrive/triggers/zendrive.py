@@ -28,12 +28,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_zendrive._client import DEFAULT_CONN_ID
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID, polling
 from airflow_provider_zendrive._client.api import single_attempt
 from airflow_provider_zendrive._client.retry import poll_again_after
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
+from airflow_provider_zendrive._client.transport import ssl_context
+from airflow_provider_zendrive._compat import aextra_dejson, amask_secret
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 
 if TYPE_CHECKING:
@@ -89,8 +93,6 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait on the key's shared poll until active or a final error; yield one event."""
-        from airflow_provider_zendrive._client.transport import ssl_context
-
         try:
             settings = await self._settings()
         except ZenDriveError as exc:
@@ -105,9 +107,9 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def _wait(self, settings: ZenDriveSettings, context: ssl.SSLContext) -> TriggerEvent:
         """Take the shared poll's answers at this trigger's own pace until one ends the wait."""
-        from airflow_provider_zendrive._client.polling import shared_poll
-
-        with shared_poll(settings, context).waiter(self.poke_interval, self.first_poll_after) as waiter:
+        with polling.shared_poll(settings, context).waiter(
+            self.poke_interval, self.first_poll_after
+        ) as waiter:
             while True:
                 event = self._event_for(settings, await waiter.next())
                 if event is not None:
@@ -115,11 +117,6 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def _settings(self) -> ZenDriveSettings:
         """Read the connection without blocking the event loop, validate it and mask the secret."""
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowException
-
-        from airflow_provider_zendrive._compat import aextra_dejson, amask_secret
-
         try:
             conn = await BaseHook.aget_connection(self.zendrive_conn_id)
         except AirflowException as exc:  # AirflowNotFoundException and friends: no secret in the message
