@@ -6,7 +6,7 @@ Self-contained means it renders offline and in mail clients: no JavaScript, no e
 image. The charts are inline SVG whose colours and sizes are attributes, so they survive a mail client that
 drops the ``<style>`` block. Every text that comes from the input is escaped.
 
-Pure and stdlib only (cheap to import): the same input gives the same text. No clock and no locale: month
+Pure and cheap to import (stdlib only at import time): the same input gives the same text. No clock and no locale: month
 names and number formats are fixed, ``1,234,567`` and ``April 2026`` everywhere; volumes read as in the usage
 summary (:func:`~airflow_provider_zendrive.reports.format_volume`).
 """
@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime
 import html
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_zendrive._outputs.reconcile import ReportMonth
 from airflow_provider_zendrive._outputs.summary import VOLUME_UNITS, format_volume
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ __all__ = ["monthly_report_html"]
 
 _GB = VOLUME_UNITS["GB"]  # decimal, as the vendor bills; GiB are shown alongside
 
-_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 _MONTH_NAMES = (
     "January",
     "February",
@@ -47,14 +46,6 @@ _MONTH_NAMES = (
 )
 _DASH = "\u2013"
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_COUNTERS = (
-    "total_requests",
-    "successful_requests",
-    "client_errors",
-    "auth_failures",
-    "bytes_sent",
-    "bytes_received",
-)
 
 # The neutral palette: text, secondary text, rules, and one accent per chart.
 _INK = "#1f2328"
@@ -108,7 +99,8 @@ def monthly_report_html(
     :raises ValueError: if ``month`` is not ``YYYY-MM``, or ``stats`` is not the answer for exactly that month
         (its window differs, or a day is outside it or listed twice).
     """
-    first, last = _month_bounds(month)
+    reported = ReportMonth.parse(month)
+    first, last = reported.first, reported.last
     days = _calendar_days(stats, first, last)
     service = str(stats["service_id"])
     month_name = f"{_MONTH_NAMES[first.month - 1]} {first.year}"
@@ -159,17 +151,10 @@ def monthly_report_html(
     return "".join(parts)
 
 
-def _month_bounds(month: str) -> tuple[datetime.date, datetime.date]:
-    match = _MONTH.fullmatch(month) if isinstance(month, str) else None
-    if match is None:
-        raise ValueError(f"month must be YYYY-MM (e.g. 2026-04), got {month!r}")
-    first = datetime.date(int(match[1]), int(match[2]), 1)
-    following = (first + datetime.timedelta(days=32)).replace(day=1)
-    return first, following - datetime.timedelta(days=1)
-
-
 def _calendar_days(stats: UsageStats, first: datetime.date, last: datetime.date) -> list[_Day]:
     """One entry per calendar day of the month, zeros where the API omitted the day."""
+    from airflow_provider_zendrive._client.models import DAILY_FIELDS  # at call time: importing stays cheap
+
     window = (stats["from"], stats["to"])
     if window != (first.isoformat(), last.isoformat()):
         raise ValueError(
@@ -182,13 +167,13 @@ def _calendar_days(stats: UsageStats, first: datetime.date, last: datetime.date)
             raise ValueError(f"the stats list day {date!r} outside the month {first.isoformat()}..{last}")
         if date in listed:
             raise ValueError(f"the stats list day {date} twice")
-        listed[date] = {name: int(entry[name]) for name in (*_COUNTERS, "unique_ips")}  # type: ignore[literal-required]
+        listed[date] = {name: int(entry[name]) for name in DAILY_FIELDS}  # type: ignore[literal-required]
     days = []
     for offset in range((last - first).days + 1):
         day = first + datetime.timedelta(days=offset)
         counts = listed.get(day.isoformat())
         if counts is None:
-            days.append(_Day(day, dict.fromkeys((*_COUNTERS, "unique_ips"), 0), quiet=True))
+            days.append(_Day(day, dict.fromkeys(DAILY_FIELDS, 0), quiet=True))
         else:
             days.append(_Day(day, counts, quiet=counts["total_requests"] == 0))
     return days
@@ -378,7 +363,9 @@ def _table(days: list[_Day]) -> str:
             f'<td title="{c["bytes_received"]:,} bytes">{_gb(c["bytes_received"])}</td>'
             f"<td>{c['unique_ips']:,}</td></tr>\n"
         )
-    sums = {name: sum(day.counts[name] for day in days) for name in _COUNTERS}
+    from airflow_provider_zendrive._client.models import ADDITIVE_FIELDS
+
+    sums = {name: sum(day.counts[name] for day in days) for name in ADDITIVE_FIELDS}
     busiest = max((day.counts["unique_ips"] for day in days), default=0)
     foot = (
         f"<tr><th>Sum of days</th><th></th><td>{sums['total_requests']:,}</td>"

@@ -22,6 +22,16 @@ PUBLIC = {
         "table_asset",
         "table_asset_uri",
     ],
+    "airflow_provider_zendrive.reports": [
+        "Reconciliation",
+        "ReportMonth",
+        "format_volume",
+        "monthly_report_html",
+        "read_warehouse_month",
+        "reconcile_month",
+        "usage_summary",
+        "write_report",
+    ],
     "airflow_provider_zendrive.sensors.zendrive": ["ZenDriveServiceActiveSensor"],
     "airflow_provider_zendrive.triggers.zendrive": ["ZenDriveServiceActiveTrigger"],
     "airflow_provider_zendrive.exceptions": [
