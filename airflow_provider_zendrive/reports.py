@@ -15,12 +15,15 @@ from airflow_provider_zendrive._outputs.reconcile import (
     reconcile_month,
 )
 from airflow_provider_zendrive._outputs.report_html import monthly_report_html
+from airflow_provider_zendrive._outputs.report_mail import ReportEmail, monthly_report_email
 from airflow_provider_zendrive._outputs.summary import format_volume, usage_summary
 
 __all__ = [
     "Reconciliation",
+    "ReportEmail",
     "ReportMonth",
     "format_volume",
+    "monthly_report_email",
     "monthly_report_html",
     "read_warehouse_month",
     "reconcile_month",

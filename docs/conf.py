@@ -42,7 +42,7 @@ language = "en"
 # intersphinx, so those (and only those) are ignored: they render as plain text.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
+    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl|email)(\..*)?"),
     (r"py:class", r"airflow_provider_zendrive\._client\.transport\._T"),  # run_sync's TypeVar
     (
         r"py:.*",

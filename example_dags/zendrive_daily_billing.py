@@ -46,8 +46,8 @@ them.
 
 **The daily summary.** Every run pushes the XCom ``summary`` (requests, success rate, GB sent and received,
 days without traffic, revised rows; its first line is a subject). With ``ZENDRIVE_SUMMARY_TO`` set (comma-
-separated addresses), a successful run emails it through the official SMTP provider's ``SmtpNotifier``, on the
-SMTP connection ``smtp_default`` (``ZENDRIVE_SMTP_CONN_ID``), from ``ZENDRIVE_SUMMARY_FROM``. Any notifier
+separated addresses), a successful run emails it with the package's ``ZenDriveEmailNotifier`` (a text part and an
+HTML part), on the SMTP connection ``smtp_default`` (``ZENDRIVE_SMTP_CONN_ID``), from ``ZENDRIVE_SUMMARY_FROM``. Any notifier
 takes the same template, e.g. Slack's
 ``SlackWebhookNotifier(text="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') }}")``.
 
@@ -62,9 +62,9 @@ from __future__ import annotations
 import datetime
 import os
 
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import DAG
 
+from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
 
 ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
@@ -87,12 +87,12 @@ ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
 # [END zendrive_daily_usage_asset]
 
 # [START zendrive_daily_summary_email]
-#: The run's summary, by email: the operator pushes it as the XCom "summary"; its first line is the subject.
-daily_summary_email = SmtpNotifier(
+#: The run's summary, by email (text and HTML parts): the operator pushes it as the XCom "summary"; its first
+#: line is the subject.
+daily_summary_email = ZenDriveEmailNotifier(
     to=SUMMARY_TO,
     from_email=SUMMARY_FROM,
-    subject="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary').splitlines()[0] }}",
-    html_content="<pre>{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') | e }}</pre>",
+    text="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') }}",
     smtp_conn_id=SMTP_CONN_ID,
 )
 # [END zendrive_daily_summary_email]

@@ -1,37 +1,28 @@
 """
 Monthly report: the previous calendar month's ZenDRIVE usage as a CSV file, reconciled before anyone bills.
 
-On the 1st of every month (00:00 UTC) this DAG
+On the 1st of every month (00:00 UTC) this DAG waits, deferred, until the ZenDRIVE service is active (a
+suspended service answers 403); pulls the previous month in one call into
+``<report_base>/zendrive-usage-YYYY-MM.csv`` (one row per day, zeros for days without traffic); reconciles the
+daily rows, the API's summary and the warehouse rows ``zendrive_daily_billing`` wrote, day by day, failing the
+run on any difference; and writes the HTML report next to the CSV, emailed when ``ZENDRIVE_REPORT_TO`` is set
+(also when the reconciliation failed: the report says why).
 
-1. waits, deferred (no worker slot held), until the ZenDRIVE service is active (a suspended service answers
-   403);
-2. pulls the previous calendar month in one call into ``<report_base>/zendrive-usage-YYYY-MM.csv``, one row
-   per day (days without traffic as zero rows), read back and compared before the task succeeds;
-3. reconciles the month's daily rows, the API's summary totals and the rows ``zendrive_daily_billing`` wrote
-   to the warehouse table, day by day, and fails the run on any difference;
-4. writes the HTML report next to the CSV (``zendrive-usage-YYYY-MM.html``) and, when ``ZENDRIVE_REPORT_TO``
-   is set, emails it, also when the reconciliation failed (the report says why).
+**What it needs**: the ZenDRIVE connection ``zendrive_default`` and the pool ``zendrive_api`` (as
+``zendrive_daily_billing``); the SQL connection ``zendrive_warehouse`` with the month in
+``zendrive_daily_usage`` (or the param ``check_warehouse`` set to false); a local folder or any
+``ObjectStoragePath`` URI for the reports (``s3://bucket/zd``: with several workers, storage people can reach).
 
-**What it needs**
-
-* the ZenDRIVE connection ``zendrive_default`` and the pool ``zendrive_api`` (as ``zendrive_daily_billing``);
-* the SQL connection ``zendrive_warehouse`` with the table ``zendrive_daily_usage`` filled by
-  ``zendrive_daily_billing`` for every day of the month (or set the param ``check_warehouse`` to false);
-* a place for the reports: a local folder or any URI ``ObjectStoragePath`` understands (``s3://bucket/zd``).
-  No task opens a file another task wrote, so the DAG runs on any number of workers; with more than one
-  machine, use storage people can reach.
-
-**Params**: ``month`` (``YYYY-MM``; empty: the month before the run's logical date), ``report_base`` and
+**Params**: ``month`` (``YYYY-MM``; empty: the month before the run's logical date), ``report_base``,
 ``check_warehouse``.
 
 **Environment variables**, read when the file is parsed:
 
 * ``ZENDRIVE_CONN_ID``, ``ZENDRIVE_WAREHOUSE_CONN_ID``, ``ZENDRIVE_POOL``: the ids above;
-* ``ZENDRIVE_REPORT_BASE``: the default ``report_base`` (default ``$AIRFLOW_HOME/zendrive-reports``);
-* ``ZENDRIVE_REPORT_CONN_ID``: the object storage's connection, when it needs one (e.g. ``aws_default``);
-* ``ZENDRIVE_REPORT_TO``: the report's recipients, comma-separated (unset: no email);
-* ``ZENDRIVE_SUMMARY_FROM`` and ``ZENDRIVE_SMTP_CONN_ID``: sender and SMTP connection, as in
-  ``zendrive_daily_billing`` (defaults ``zendrive-billing@localhost`` and ``smtp_default``);
+* ``ZENDRIVE_REPORT_BASE``: the default ``report_base`` (default ``$AIRFLOW_HOME/zendrive-reports``), and
+  ``ZENDRIVE_REPORT_CONN_ID``: its storage's connection, if it needs one (e.g. ``aws_default``);
+* ``ZENDRIVE_REPORT_TO``: the recipients, comma-separated (unset: no email, else through the SMTP connection
+  ``smtp_default``), and ``ZENDRIVE_SUMMARY_FROM``: the sender (default ``zendrive-billing@localhost``);
 * ``ZENDRIVE_POKE_INTERVAL``: seconds between checks while the service is suspended (default 300).
 """
 
@@ -42,28 +33,23 @@ import logging
 import os
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
+from airflow_provider_zendrive import reports
+from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
-from airflow_provider_zendrive.reports import (
-    ReportMonth,
-    monthly_report_html,
-    read_warehouse_month,
-    reconcile_month,
-    write_report,
-)
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
 ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
-AIRFLOW_HOME = os.environ.get("AIRFLOW_HOME", "~/airflow")
-REPORT_BASE = os.environ.get("ZENDRIVE_REPORT_BASE") or os.path.join(AIRFLOW_HOME, "zendrive-reports")
+REPORT_BASE = os.environ.get("ZENDRIVE_REPORT_BASE") or os.path.join(
+    os.environ.get("AIRFLOW_HOME", "~/airflow"), "zendrive-reports"
+)
 REPORT_CONN_ID = os.environ.get("ZENDRIVE_REPORT_CONN_ID") or None
 REPORT_TO = [a.strip() for a in os.environ.get("ZENDRIVE_REPORT_TO", "").split(",") if a.strip()]
 REPORT_FROM = os.environ.get("ZENDRIVE_SUMMARY_FROM", "zendrive-billing@localhost")
-SMTP_CONN_ID = os.environ.get("ZENDRIVE_SMTP_CONN_ID", "smtp_default")
 POKE_INTERVAL = float(os.environ.get("ZENDRIVE_POKE_INTERVAL", "300"))
 
 with DAG(
@@ -98,8 +84,7 @@ with DAG(
         params: dict[str, Any], logical_date: datetime.datetime | None = None
     ) -> dict[str, str]:
         """The month to report (``from``, ``to``) and the URI of its CSV file (``path``)."""
-        run_day = (logical_date or datetime.datetime.now(datetime.UTC)).date()  # None: triggered by hand
-        month = ReportMonth.parse(params["month"]) if params["month"] else ReportMonth.before(run_day)
+        month = reports.ReportMonth.of_run(params["month"], logical_date)  # no logical date: by hand
         path = month.report_uri(params["report_base"])
         return {"from": month.first.isoformat(), "to": month.last.isoformat(), "path": path}
 
@@ -121,23 +106,20 @@ with DAG(
     # [START zendrive_monthly_report_reconcile]
     @task
     def reconcile(stats: dict[str, Any], path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Daily rows == API summary == warehouse rows, or fail; the HTML report is written (and sent) anyway."""
-        month = ReportMonth.parse(stats["from"][:7])
+        """Daily rows == API summary == warehouse rows, or fail; the report is written (and sent) anyway."""
+        month = reports.ReportMonth.parse(stats["from"][:7])
         warehouse = None
         if params["check_warehouse"]:
-            warehouse = read_warehouse_month(WAREHOUSE_CONN_ID, TABLE, stats["service_id"], month)
-        result = reconcile_month(stats, warehouse, table=TABLE)
-        html = monthly_report_html(
-            stats, month=month.name, reconciliation=result.problems, checked=result.checked
-        )
-        page = write_report(path.removesuffix(".csv") + ".html", html, conn_id=REPORT_CONN_ID)
-        if REPORT_TO:
-            from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-            outcome = "reconciled" if result.ok else "reconciliation FAILED"
-            subject = f"ZenDRIVE usage report, service {result.service_id}, {month.name}: {outcome}"
-            with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as smtp:
-                smtp.send_email_smtp(to=REPORT_TO, from_email=REPORT_FROM, subject=subject, html_content=html)
+            warehouse = reports.read_warehouse_month(WAREHOUSE_CONN_ID, TABLE, stats["service_id"], month)
+        result = reports.reconcile_month(stats, warehouse, table=TABLE)
+        outcome = {"month": month.name, "reconciliation": result.problems, "checked": result.checked}
+        html = reports.monthly_report_html(stats, **outcome)
+        page = reports.write_report(path.removesuffix(".csv") + ".html", html, conn_id=REPORT_CONN_ID)
+        if REPORT_TO:  # a text and an HTML part; the mailed charts are tables, which every mail client shows
+            mail = reports.monthly_report_email(stats, **outcome)
+            ZenDriveEmailNotifier(  # on the SMTP connection smtp_default
+                to=REPORT_TO, from_email=REPORT_FROM, subject=mail.subject, text=mail.text, html=mail.html
+            ).notify(get_current_context())
         result.raise_for_problems()
         logging.getLogger(__name__).info("%s Report: %s", result.summary(), path)
         return {**result.as_dict(), "report": path, "html_report": page}

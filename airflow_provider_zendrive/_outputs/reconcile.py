@@ -58,6 +58,18 @@ class ReportMonth:
         previous = day.replace(day=1) - datetime.timedelta(days=1)
         return cls.parse(previous.strftime("%Y-%m"))
 
+    @classmethod
+    def of_run(cls, month: str | None, logical_date: datetime.datetime | None) -> ReportMonth:
+        """
+        The month a report run covers: ``month`` if given (a DAG param), else the month before the run's
+        logical date (before today, UTC, for a run triggered without one).
+
+        :raises ValueError: if ``month`` is given and not ``YYYY-MM``.
+        """
+        if month:
+            return cls.parse(month)
+        return cls.before((logical_date or datetime.datetime.now(datetime.UTC)).date())
+
     @property
     def name(self) -> str:
         """``YYYY-MM``."""

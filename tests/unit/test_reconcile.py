@@ -64,6 +64,15 @@ def test_a_run_reports_the_month_before_its_day(day: datetime.date, month: str) 
     assert ReportMonth.before(day).name == month
 
 
+def test_a_run_reports_its_param_or_the_month_before_its_logical_date() -> None:
+    logical = datetime.datetime(2026, 5, 1, tzinfo=datetime.UTC)
+    assert ReportMonth.of_run("2025-02", logical).name == "2025-02"
+    assert ReportMonth.of_run(None, logical).name == "2026-04"
+    assert ReportMonth.of_run("", logical).name == "2026-04"
+    today = datetime.datetime.now(datetime.UTC).date()
+    assert ReportMonth.of_run(None, None) == ReportMonth.before(today)  # triggered without a logical date
+
+
 def test_report_uris_are_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.chdir(tmp_path)
     assert APRIL.report_uri("s3://bucket/zd/") == "s3://bucket/zd/zendrive-usage-2026-04.csv"
