@@ -13,22 +13,27 @@ run; a window may hold 366 days) and four small upserts instead of one. When a r
 already in the table, the task log has one WARNING line per revised day (old and new values), the asset
 event's extra says ``"revised": N``, and each changed value is appended to the audit table
 ``zendrive_usage_revisions`` (day, counter, old and new value, when, which run), in the same transaction. To
-see what changed after an invoice went out::
+see what changed after an invoice went out:
 
-    SELECT date, counter, old_value, new_value, revised_at, revised_by
-    FROM zendrive_usage_revisions
-    WHERE service_id = 1234 AND date BETWEEN '2026-11-01' AND '2026-11-30'
-      AND revised_at > '2026-12-03 09:00:00'  -- when the invoice was sent (UTC)
-    ORDER BY date, counter;
+```sql
+SELECT date, counter, old_value, new_value, revised_at, revised_by
+FROM zendrive_usage_revisions
+WHERE service_id = 1234 AND date BETWEEN '2026-11-01' AND '2026-11-30'
+  AND revised_at > '2026-12-03 09:00:00'  -- when the invoice was sent (UTC)
+ORDER BY date, counter;
+```
 
 **What it needs**
 
 * a ZenDRIVE connection, ``zendrive_default`` (access key as login, secret key as password);
 * a SQL connection ``zendrive_warehouse``: any database with a common-sql hook (SQLite in the demo,
   PostgreSQL, MySQL, ... in production; the table is created on first use);
-* a pool ``zendrive_api`` (``airflow pools set zendrive_api 2 "ZenDRIVE API calls"``): every task that calls
-  the API with these keys runs in it, so a backfill cannot flood the API. A task whose pool does not exist is
-  never scheduled.
+* a pool ``zendrive_api``: every task that calls the API with these keys runs in it, so a backfill cannot
+  flood the API. A task whose pool does not exist is never scheduled. Create it once:
+
+  ```shell
+  airflow pools set zendrive_api 2 "ZenDRIVE API calls"
+  ```
 
 The connection ids and the pool can be changed with the ``ZENDRIVE_CONN_ID``, ``ZENDRIVE_WAREHOUSE_CONN_ID``
 and ``ZENDRIVE_POOL`` environment variables, read when the DAG file is parsed.

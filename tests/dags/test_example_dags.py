@@ -153,6 +153,51 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
                 assert task.pool == "zendrive_api", f"{dag_id}.{task.task_id} must run in the pool"
 
 
+#: reStructuredText that CommonMark shows literally: a ``::`` literal-block marker, roles, directives,
+#: ``link`_`` references.
+RST_MARKUP = re.compile(r"::|:(?:class|func|meth|mod|ref|attr|doc):`|^\.\. [\w-]+::|`_|^\.\. _", re.MULTILINE)
+#: Lines that are SQL statements or shell commands: they must be in a fenced code block.
+SQL_OR_SHELL = re.compile(
+    r"^\s*(?:SELECT|INSERT|UPDATE|DELETE|CREATE|WITH)\s.+|^\s*\$ |(?:^|\s)(?:airflow|pip|make|curl)(?: [\w.\-=\"']+){3,}",
+    re.MULTILINE,
+)
+
+
+def test_every_example_dags_doc_md_is_markdown() -> None:
+    """
+    Airflow renders ``doc_md`` as Markdown: parsed as CommonMark, no reST markup shows literally, and every
+    SQL or shell example is a fenced code block. Every file in example_dags/ is checked, new ones too.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+    from markdown_it import MarkdownIt
+
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    docs: dict[str, list[str]] = {}
+    for dag in bag.dags.values():
+        docs.setdefault(Path(dag.fileloc).name, []).append(dag.doc_md or "")
+    files = sorted(path.name for path in EXAMPLE_DAGS.glob("*.py") if not path.name.startswith("_"))
+    assert sorted(docs) == files, "every example file defines a DAG"
+    parser = MarkdownIt("commonmark")
+    fences = 0
+    for name, texts in docs.items():
+        for text in texts:
+            assert text.strip(), f"{name}: a DAG without doc_md"
+            tokens = parser.parse(text)
+            assert "code_block" not in {t.type for t in tokens}, f"{name}: an indented code block; fence it"
+            fences += sum(t.type == "fence" for t in tokens)
+            for token in tokens:
+                if token.type != "inline":
+                    continue
+                for child in token.children or []:
+                    if child.type not in ("text", "code_inline"):
+                        continue
+                    found = RST_MARKUP.search(child.content) if child.type == "text" else None
+                    assert found is None, f"{name}: reST markup {found.group()!r} in {child.content!r}"
+                    example = SQL_OR_SHELL.search(child.content)
+                    assert example is None, f"{name}: {example.group()!r} is not in a code block"
+    assert fences >= 2, "the SQL and shell examples of zendrive_daily_billing are fenced"
+
+
 def test_daily_billing_is_backfill_friendly() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
