@@ -242,18 +242,20 @@ def test_the_docs_screenshot_script(browser: BrowserContext, tmp_path: Path) -> 
     spec.loader.exec_module(script)
     assert script.FLAGS == FLAGS
     assert script.WIDTH == WIDTH
-    for failed in (False, True):
+    for failed, email in ((False, False), (True, False), (False, True)):
         page = browser.new_page()
         try:
-            html_path, png_path = tmp_path / f"report-{failed}.html", tmp_path / f"report-{failed}.png"
-            html_path.write_text(script.render("2026-04", failed=failed), encoding="utf-8")
-            script.screenshot(page, html_path, png_path)
+            name = f"report-{failed}-{email}"
+            html_path, png_path = tmp_path / f"{name}.html", tmp_path / f"{name}.png"
+            html_path.write_text(script.render("2026-04", failed=failed, email=email), encoding="utf-8")
+            script.screenshot(page, html_path, png_path, strip=email)
             assert page.title() == TITLE + (" (reconciliation failed)" if failed else "")
+            assert page.locator("svg, style").count() == (0 if email else 3)  # the email's shot: stripped
             height = page.evaluate("() => document.documentElement.scrollHeight")
         finally:
             page.close()
         assert png_size(png_path) == (WIDTH, height)
-        assert height > 1500
+        assert height > (1200 if email else 1500)
 
 
 def png_size(path: Path) -> tuple[int, int]:
