@@ -149,3 +149,29 @@ def test_the_summary_line_states_gb_and_gib() -> None:
     assert line.startswith(f"ZenDRIVE usage of service {DEMO_SERVICE_ID} in April 2026: ")
     assert f"{sent / 1e9:,.1f} GB ({sent / 2**30:,.1f} GiB) sent" in line
     assert line.endswith("Reconciled: 30 daily rows == API summary.")
+
+
+def test_the_warehouse_month_is_read_and_a_missing_table_fails_at_once(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the connection's common-sql hook (SQLite, a file): the month's rows of one service only."""
+    import json
+    import sqlite3
+
+    from airflow_provider_zendrive._outputs.tables import create_table_sql
+    from airflow_provider_zendrive.reports import read_warehouse_month
+
+    path = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_UNIT", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    with pytest.raises(AirflowFailException, match="Cannot read the table zendrive_daily_usage"):
+        read_warehouse_month("warehouse_unit", "zendrive_daily_usage", DEMO_SERVICE_ID, APRIL)
+    stats = april()
+    table = table_of(stats)
+    with sqlite3.connect(path) as conn:
+        conn.execute(create_table_sql('"zendrive_daily_usage"'))
+        rows = [(DEMO_SERVICE_ID, day, *counts.values(), 0, "t") for day, counts in table.items()]
+        rows += [(DEMO_SERVICE_ID, "2026-05-01", *[1] * 7, "t"), (9, "2026-04-02", *[1] * 7, "t")]
+        conn.executemany("INSERT INTO zendrive_daily_usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    read = read_warehouse_month("warehouse_unit", "zendrive_daily_usage", DEMO_SERVICE_ID, APRIL)
+    assert read == table
+    assert reconcile_month(stats, read).ok
