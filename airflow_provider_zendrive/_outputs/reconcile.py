@@ -2,8 +2,9 @@
 The monthly reconciliation: the month reported, its file names, and the check that the month's daily rows, the
 API's summary and the warehouse table agree before anyone bills.
 
-Public through :mod:`airflow_provider_zendrive.reports`. Pure except :func:`read_warehouse_month`, which reads the
-table through the connection's common-sql hook.
+Public through :mod:`airflow_provider_zendrive.reports`. Pure except
+:func:`~airflow_provider_zendrive.reports.read_warehouse_month`, which reads the table through the
+connection's common-sql hook.
 """
 
 from __future__ import annotations

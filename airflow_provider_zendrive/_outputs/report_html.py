@@ -2,13 +2,15 @@
 The monthly report as one self-contained HTML page: the month's totals, the reconciliation result, a bar chart
 of GB sent per day and one of requests per day, and the daily numbers as a table.
 
-Self-contained means it renders offline and in mail clients: no JavaScript, no external stylesheet, font or
-image. The charts are inline SVG whose colours and sizes are attributes, so they survive a mail client that
-drops the ``<style>`` block. Every text that comes from the input is escaped.
+Self-contained means it renders offline, from a file or an object-storage link: no JavaScript, no external
+stylesheet, font or image. The charts are inline SVG, which browsers, Apple Mail and Thunderbird display; the
+emailed report is :mod:`.report_mail`'s, whose charts are tables (Gmail and Outlook do not display SVG). Every
+text that comes from the input is escaped. The day model, palette and number formats here are shared with
+:mod:`.report_mail`.
 
-Pure and cheap to import (stdlib only at import time): the same input gives the same text. No clock and no locale: month
-names and number formats are fixed, ``1,234,567`` and ``April 2026`` everywhere; volumes read as in the usage
-summary (:func:`~airflow_provider_zendrive.reports.format_volume`).
+Pure and cheap to import (stdlib only at import time): the same input gives the same text. No clock and no
+locale: month names and number formats are fixed, ``1,234,567`` and ``April 2026`` everywhere; volumes read as
+in the usage summary (:func:`~airflow_provider_zendrive.reports.format_volume`).
 """
 
 from __future__ import annotations

@@ -127,7 +127,10 @@ class ZenDriveEmailNotifier(BaseNotifier):
         return message
 
     def notify(self, context: Context) -> None:
-        """Send the email."""
+        """
+        Send the email (synchronously: task callbacks and the budget operator call it so; there is no
+        ``async_notify`` for the triggerer).
+        """
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
