@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_zendrive.triggers.zendrive"],
             }
         ],
+        "notifications": ["airflow_provider_zendrive.notifications.zendrive.ZenDriveEmailNotifier"],
         "extra-links": ["airflow_provider_zendrive.operators.zendrive.ZenDriveDashboardLink"],
         "connection-types": [
             {

@@ -1,17 +1,35 @@
 """
-Texts for people, built from the stats the hook returns: a run's summary, the monthly HTML report, and an
-atomic way to store a report anywhere the operator can write.
+Texts for people, built from the stats the hook returns: a run's summary, the monthly reconciliation and its
+HTML report, and an atomic way to store a report anywhere the operator can write.
 
 Nothing here talks to the API or holds a key; the example DAGs ``zendrive_daily_billing`` (the summary, by
-email) and ``zendrive_monthly_report`` (the HTML report, stored and emailed) use them.
+email) and ``zendrive_monthly_report`` (the month reconciled, its report stored and emailed) use them.
 """
 
 from __future__ import annotations
 
+from airflow_provider_zendrive._outputs.reconcile import (
+    Reconciliation,
+    ReportMonth,
+    read_warehouse_month,
+    reconcile_month,
+)
 from airflow_provider_zendrive._outputs.report_html import monthly_report_html
+from airflow_provider_zendrive._outputs.report_mail import ReportEmail, monthly_report_email
 from airflow_provider_zendrive._outputs.summary import format_volume, usage_summary
 
-__all__ = ["format_volume", "monthly_report_html", "usage_summary", "write_report"]
+__all__ = [
+    "Reconciliation",
+    "ReportEmail",
+    "ReportMonth",
+    "format_volume",
+    "monthly_report_email",
+    "monthly_report_html",
+    "read_warehouse_month",
+    "reconcile_month",
+    "usage_summary",
+    "write_report",
+]
 
 
 def write_report(uri: str, text: str, *, conn_id: str | None = None) -> str:

@@ -42,7 +42,7 @@ language = "en"
 # intersphinx, so those (and only those) are ignored: they render as plain text.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl)(\..*)?"),
+    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl|email)(\..*)?"),
     (
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"
@@ -82,7 +82,7 @@ BENCHMARKS = DOCS / "benchmarks.md"
 html_extra_path = [BENCHMARKS.name] if BENCHMARKS.is_file() else []
 
 # The example DAGs are included, never copied: example_dags.rst gets one section per example_dags/*.py, with
-# the module docstring as its text and one literalinclude per ``# [START name]`` / ``# [END name]`` pair (the
+# the module docstring (Markdown, as Airflow renders it as doc_md) as its text and one literalinclude per ``# [START name]`` / ``# [END name]`` pair (the
 # whole file when it has no markers).
 EXAMPLE_DAGS = ROOT / "example_dags"
 _MARKER = re.compile(r"#\s*\[START\s+([\w.-]+)\]")
@@ -115,6 +115,14 @@ def example_dag_files() -> list[Path]:
     return sorted(p for p in EXAMPLE_DAGS.glob("*.py") if not p.name.startswith("_"))
 
 
+def _markdown(text: str) -> str:
+    """A docstring in Markdown (what Airflow renders as ``doc_md``), as the raw HTML CommonMark makes of it."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(text.strip())
+    return ".. raw:: html\n\n" + "".join(f"   {line}\n" if line else "\n" for line in rendered.splitlines())
+
+
 def _example_dags_rst() -> str:
     files = example_dag_files()
     if not files:
@@ -131,7 +139,7 @@ def _example_dags_rst() -> str:
         title = title.rstrip(".") or path.stem
         rel = f"../example_dags/{path.name}"
         parts.append(f"\n.. _example-{path.stem}:\n\n{title}\n{'-' * len(title)}\n\n")
-        parts.append(f"``example_dags/{path.name}``\n\n{body.strip()}\n\n")
+        parts.append(f"``example_dags/{path.name}``\n\n{_markdown(body)}\n\n")
         markers = list(dict.fromkeys(_MARKER.findall(text)))
         for name in markers or [None]:
             parts.append(f".. literalinclude:: {rel}\n   :language: python\n")

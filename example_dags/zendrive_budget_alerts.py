@@ -13,7 +13,8 @@ sent. Reruns, retries, backfills and late-data re-reads find the claim and stay 
 the claim back, so the task's retry sends it.
 
 **What it needs**: the SQL connection ``zendrive_warehouse`` holding the table, and an SMTP connection
-(``smtp_default``, the official SMTP provider's). Settings, from environment variables read when the file is
+(``smtp_default``, the official SMTP provider's). Each alert is one email with a text and an HTML part, its
+``Message-ID`` derived from the crossing, so a repeat is recognisably the same alert. Settings, from environment variables read when the file is
 parsed:
 
 * ``ZENDRIVE_BUDGET_GB``: the monthly egress budget of each service, in decimal GB (default 50,000);
@@ -29,9 +30,9 @@ from __future__ import annotations
 import datetime
 import os
 
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import DAG
 
+from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveBudgetAlertOperator, table_asset
 
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
@@ -65,11 +66,11 @@ with DAG(
         budget_gb=BUDGET_GB,
         thresholds=THRESHOLDS,
         notifiers=[
-            SmtpNotifier(
+            ZenDriveEmailNotifier(
                 to=ALERT_TO,
                 from_email=os.environ.get("ZENDRIVE_SUMMARY_FROM", "zendrive-billing@localhost"),
-                subject="{{ zendrive_alert.splitlines()[0] }}",
-                html_content="<pre>{{ zendrive_alert | e }}</pre>",
+                text="{{ zendrive_alert }}",  # the subject is its first line
+                message_id="{{ zendrive_alert_message_id }}",  # a repeat of an alert is recognisably one
                 smtp_conn_id=os.environ.get("ZENDRIVE_SMTP_CONN_ID", "smtp_default"),
             )
         ],

@@ -13,22 +13,27 @@ run; a window may hold 366 days) and four small upserts instead of one. When a r
 already in the table, the task log has one WARNING line per revised day (old and new values), the asset
 event's extra says ``"revised": N``, and each changed value is appended to the audit table
 ``zendrive_usage_revisions`` (day, counter, old and new value, when, which run), in the same transaction. To
-see what changed after an invoice went out::
+see what changed after an invoice went out:
 
-    SELECT date, counter, old_value, new_value, revised_at, revised_by
-    FROM zendrive_usage_revisions
-    WHERE service_id = 1234 AND date BETWEEN '2026-11-01' AND '2026-11-30'
-      AND revised_at > '2026-12-03 09:00:00'  -- when the invoice was sent (UTC)
-    ORDER BY date, counter;
+```sql
+SELECT date, counter, old_value, new_value, revised_at, revised_by
+FROM zendrive_usage_revisions
+WHERE service_id = 1234 AND date BETWEEN '2026-11-01' AND '2026-11-30'
+  AND revised_at > '2026-12-03 09:00:00'  -- when the invoice was sent (UTC)
+ORDER BY date, counter;
+```
 
 **What it needs**
 
 * a ZenDRIVE connection, ``zendrive_default`` (access key as login, secret key as password);
 * a SQL connection ``zendrive_warehouse``: any database with a common-sql hook (SQLite in the demo,
   PostgreSQL, MySQL, ... in production; the table is created on first use);
-* a pool ``zendrive_api`` (``airflow pools set zendrive_api 2 "ZenDRIVE API calls"``): every task that calls
-  the API with these keys runs in it, so a backfill cannot flood the API. A task whose pool does not exist is
-  never scheduled.
+* a pool ``zendrive_api``: every task that calls the API with these keys runs in it, so a backfill cannot
+  flood the API. A task whose pool does not exist is never scheduled. Create it once:
+
+  ```shell
+  airflow pools set zendrive_api 2 "ZenDRIVE API calls"
+  ```
 
 The connection ids and the pool can be changed with the ``ZENDRIVE_CONN_ID``, ``ZENDRIVE_WAREHOUSE_CONN_ID``
 and ``ZENDRIVE_POOL`` environment variables, read when the DAG file is parsed.
@@ -46,8 +51,8 @@ them.
 
 **The daily summary.** Every run pushes the XCom ``summary`` (requests, success rate, GB sent and received,
 days without traffic, revised rows; its first line is a subject). With ``ZENDRIVE_SUMMARY_TO`` set (comma-
-separated addresses), a successful run emails it through the official SMTP provider's ``SmtpNotifier``, on the
-SMTP connection ``smtp_default`` (``ZENDRIVE_SMTP_CONN_ID``), from ``ZENDRIVE_SUMMARY_FROM``. Any notifier
+separated addresses), a successful run emails it with the package's ``ZenDriveEmailNotifier`` (a text part and an
+HTML part), on the SMTP connection ``smtp_default`` (``ZENDRIVE_SMTP_CONN_ID``), from ``ZENDRIVE_SUMMARY_FROM``. Any notifier
 takes the same template, e.g. Slack's
 ``SlackWebhookNotifier(text="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') }}")``.
 
@@ -62,9 +67,9 @@ from __future__ import annotations
 import datetime
 import os
 
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import DAG
 
+from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
 
 ZENDRIVE_CONN_ID = os.environ.get("ZENDRIVE_CONN_ID", "zendrive_default")
@@ -87,12 +92,12 @@ ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
 # [END zendrive_daily_usage_asset]
 
 # [START zendrive_daily_summary_email]
-#: The run's summary, by email: the operator pushes it as the XCom "summary"; its first line is the subject.
-daily_summary_email = SmtpNotifier(
+#: The run's summary, by email (text and HTML parts): the operator pushes it as the XCom "summary"; its first
+#: line is the subject.
+daily_summary_email = ZenDriveEmailNotifier(
     to=SUMMARY_TO,
     from_email=SUMMARY_FROM,
-    subject="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary').splitlines()[0] }}",
-    html_content="<pre>{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') | e }}</pre>",
+    text="{{ ti.xcom_pull(task_ids='pull_daily_usage', key='summary') }}",
     smtp_conn_id=SMTP_CONN_ID,
 )
 # [END zendrive_daily_summary_email]

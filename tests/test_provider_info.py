@@ -56,6 +56,11 @@ def test_every_declared_module_and_class_imports() -> None:
                 importlib.import_module(module)
     module, _, name = info["connection-types"][0]["hook-class-name"].rpartition(".")
     assert getattr(importlib.import_module(module), name).conn_type == "zendrive"
+    from airflow.sdk import BaseNotifier
+
+    for path in info["notifications"]:
+        module, _, name = path.rpartition(".")
+        assert issubclass(getattr(importlib.import_module(module), name), BaseNotifier)
 
 
 def test_airflow_cli_lists_the_connection_type(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 The monthly report as one self-contained HTML page: the month's totals, the reconciliation result, a bar chart
 of GB sent per day and one of requests per day, and the daily numbers as a table.
 
-Self-contained means it renders offline and in mail clients: no JavaScript, no external stylesheet, font or
-image. The charts are inline SVG whose colours and sizes are attributes, so they survive a mail client that
-drops the ``<style>`` block. Every text that comes from the input is escaped.
+Self-contained means it renders offline, from a file or an object-storage link: no JavaScript, no external
+stylesheet, font or image. The charts are inline SVG, which browsers, Apple Mail and Thunderbird display; the
+emailed report is :mod:`.report_mail`'s, whose charts are tables (Gmail and Outlook do not display SVG). Every
+text that comes from the input is escaped. The day model, palette and number formats here are shared with
+:mod:`.report_mail`.
 
-Pure and stdlib only (cheap to import): the same input gives the same text. No clock and no locale: month
-names and number formats are fixed, ``1,234,567`` and ``April 2026`` everywhere; volumes read as in the usage
-summary (:func:`~airflow_provider_zendrive.reports.format_volume`).
+Pure and cheap to import (stdlib only at import time): the same input gives the same text. No clock and no
+locale: month names and number formats are fixed, ``1,234,567`` and ``April 2026`` everywhere; volumes read as
+in the usage summary (:func:`~airflow_provider_zendrive.reports.format_volume`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 import datetime
 import html
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_zendrive._outputs.reconcile import ReportMonth
 from airflow_provider_zendrive._outputs.summary import VOLUME_UNITS, format_volume
 
 if TYPE_CHECKING:
@@ -28,10 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["monthly_report_html"]
 
-_GB = VOLUME_UNITS["GB"]  # decimal, as the vendor bills; GiB are shown alongside
+GB = VOLUME_UNITS["GB"]  # decimal, as the vendor bills; GiB are shown alongside
 
-_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
-_MONTH_NAMES = (
+MONTH_NAMES = (
     "January",
     "February",
     "March",
@@ -46,24 +47,16 @@ _MONTH_NAMES = (
     "December",
 )
 _DASH = "\u2013"
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_COUNTERS = (
-    "total_requests",
-    "successful_requests",
-    "client_errors",
-    "auth_failures",
-    "bytes_sent",
-    "bytes_received",
-)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # The neutral palette: text, secondary text, rules, and one accent per chart.
-_INK = "#1f2328"
-_MUTED = "#5b6470"
-_RULE = "#d8dde3"
-_GRID = "#e9ecf0"
-_QUIET = "#f1f3f5"
-_SENT = "#3f6e9e"
-_REQUESTS = "#4d8a7d"
+INK = "#1f2328"
+MUTED = "#5b6470"
+RULE = "#d8dde3"
+GRID = "#e9ecf0"
+QUIET = "#f1f3f5"
+SENT = "#3f6e9e"
+REQUESTS = "#4d8a7d"
 
 # Chart geometry, in SVG user units (= CSS pixels at the page's 960 px width).
 _WIDTH = 920
@@ -75,7 +68,7 @@ _BOTTOM = 54
 
 
 @dataclass(frozen=True)
-class _Day:
+class Day:
     date: datetime.date
     counts: dict[str, int]
     quiet: bool  # no traffic: no request (the API omits such a day), as the usage summary counts it
@@ -108,10 +101,11 @@ def monthly_report_html(
     :raises ValueError: if ``month`` is not ``YYYY-MM``, or ``stats`` is not the answer for exactly that month
         (its window differs, or a day is outside it or listed twice).
     """
-    first, last = _month_bounds(month)
-    days = _calendar_days(stats, first, last)
+    reported = ReportMonth.parse(month)
+    first, last = reported.first, reported.last
+    days = calendar_days(stats, first, last)
     service = str(stats["service_id"])
-    month_name = f"{_MONTH_NAMES[first.month - 1]} {first.year}"
+    month_name = f"{MONTH_NAMES[first.month - 1]} {first.year}"
     heading = f"ZenDRIVE usage, service {service}, {month_name}"
     problems = [str(problem) for problem in reconciliation or ()]
     title = heading + (" (reconciliation failed)" if problems else "")
@@ -133,8 +127,9 @@ def monthly_report_html(
             field="bytes_sent",
             caption="GB sent per day",
             note="decimal GB, 10\u2079 bytes",
-            unit=_GB,
-            fill=_SENT,
+            unit=GB,
+            whole=False,
+            fill=SENT,
             axis_label="GB",
             month_name=month_name,
             describe=lambda value: f"{format_volume(value)} sent ({value:,} bytes)",
@@ -145,7 +140,8 @@ def monthly_report_html(
             caption="Requests per day",
             note="all requests, successful or not",
             unit=1,
-            fill=_REQUESTS,
+            whole=True,
+            fill=REQUESTS,
             axis_label="requests",
             month_name=month_name,
             describe=lambda value: f"{value:,} requests",
@@ -159,17 +155,10 @@ def monthly_report_html(
     return "".join(parts)
 
 
-def _month_bounds(month: str) -> tuple[datetime.date, datetime.date]:
-    match = _MONTH.fullmatch(month) if isinstance(month, str) else None
-    if match is None:
-        raise ValueError(f"month must be YYYY-MM (e.g. 2026-04), got {month!r}")
-    first = datetime.date(int(match[1]), int(match[2]), 1)
-    following = (first + datetime.timedelta(days=32)).replace(day=1)
-    return first, following - datetime.timedelta(days=1)
-
-
-def _calendar_days(stats: UsageStats, first: datetime.date, last: datetime.date) -> list[_Day]:
+def calendar_days(stats: UsageStats, first: datetime.date, last: datetime.date) -> list[Day]:
     """One entry per calendar day of the month, zeros where the API omitted the day."""
+    from airflow_provider_zendrive._client.models import DAILY_FIELDS  # at call time: importing stays cheap
+
     window = (stats["from"], stats["to"])
     if window != (first.isoformat(), last.isoformat()):
         raise ValueError(
@@ -182,24 +171,24 @@ def _calendar_days(stats: UsageStats, first: datetime.date, last: datetime.date)
             raise ValueError(f"the stats list day {date!r} outside the month {first.isoformat()}..{last}")
         if date in listed:
             raise ValueError(f"the stats list day {date} twice")
-        listed[date] = {name: int(entry[name]) for name in (*_COUNTERS, "unique_ips")}  # type: ignore[literal-required]
+        listed[date] = {name: int(entry[name]) for name in DAILY_FIELDS}  # type: ignore[literal-required]
     days = []
     for offset in range((last - first).days + 1):
         day = first + datetime.timedelta(days=offset)
         counts = listed.get(day.isoformat())
         if counts is None:
-            days.append(_Day(day, dict.fromkeys((*_COUNTERS, "unique_ips"), 0), quiet=True))
+            days.append(Day(day, dict.fromkeys(DAILY_FIELDS, 0), quiet=True))
         else:
-            days.append(_Day(day, counts, quiet=counts["total_requests"] == 0))
+            days.append(Day(day, counts, quiet=counts["total_requests"] == 0))
     return days
 
 
-def _gb(value: int) -> str:
+def gb_text(value: int) -> str:
     """For the table, whose column says GB: two decimals."""
-    return f"{value / _GB:,.2f}"
+    return f"{value / GB:,.2f}"
 
 
-def _rate(successful: int, total: int, *, none: str = "n/a (no requests)") -> str:
+def rate_text(successful: int, total: int, *, none: str = "n/a (no requests)") -> str:
     return f"{successful / total:.2%}".replace("%", "\u00a0%") if total else none
 
 
@@ -221,7 +210,7 @@ def _status(problems: list[str], checked: str) -> str:
     )
 
 
-def _totals(stats: UsageStats, days: list[_Day]) -> str:
+def _totals(stats: UsageStats, days: list[Day]) -> str:
     summary = stats["summary"]
     total = summary["total_requests"]
     successful = summary["successful_requests"]
@@ -235,7 +224,7 @@ def _totals(stats: UsageStats, days: list[_Day]) -> str:
             f"{successful:,} successful, {summary['client_errors']:,} client errors, "
             f"{summary['auth_failures']:,} auth failures",
         ),
-        ("Success rate", _rate(successful, total), "successful / all requests"),
+        ("Success rate", rate_text(successful, total), "successful / all requests"),
         (
             "Sent",
             format_volume(summary["bytes_sent"]),
@@ -278,12 +267,13 @@ def _number(value: float) -> str:
 
 
 def _chart(
-    days: list[_Day],
+    days: list[Day],
     *,
     field: str,
     caption: str,
     note: str,
     unit: int,
+    whole: bool,
     fill: str,
     axis_label: str,
     month_name: str,
@@ -295,7 +285,7 @@ def _chart(
     # The axis is in display units (GB, requests); whole requests only.
     top = max(values) / unit
     step = _nice_step(top) if top > 0 else 1.0
-    if unit == 1:  # whole requests
+    if whole:  # whole requests: no fractional gridlines
         step = float(max(1, math.ceil(step)))
     steps = max(1, math.ceil(top / step - 1e-9))
     axis_max = step * steps
@@ -316,27 +306,27 @@ def _chart(
         if day.quiet:
             svg.append(
                 f'<rect class="quiet-day" x="{_LEFT + index * slot:.2f}" y="{_TOP}" width="{slot:.2f}" '
-                f'height="{plot_h}" fill="{_QUIET}"/>\n'
+                f'height="{plot_h}" fill="{QUIET}"/>\n'
             )
     for tick in range(steps + 1):
         display = tick * step
         y = baseline - display * unit * per_unit
-        label = f"{display:,.{decimals}f}" if unit != 1 else _number(display)
+        label = _number(display) if whole else f"{display:,.{decimals}f}"
         svg.append(
             f'<g class="tick" data-value="{display * unit:.0f}">'
             f'<line x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y:.2f}" y2="{y:.2f}" '
-            f'stroke="{_RULE if tick == 0 else _GRID}" stroke-width="1"/>'
-            f'<text x="{_LEFT - 8}" y="{y + 4:.2f}" text-anchor="end" fill="{_MUTED}">{esc(label)}</text></g>\n'
+            f'stroke="{RULE if tick == 0 else GRID}" stroke-width="1"/>'
+            f'<text x="{_LEFT - 8}" y="{y + 4:.2f}" text-anchor="end" fill="{MUTED}">{esc(label)}</text></g>\n'
         )
     svg.append(
-        f'<text class="axis-label" x="{_LEFT - 8}" y="{_TOP - 12}" text-anchor="end" fill="{_MUTED}" '
+        f'<text class="axis-label" x="{_LEFT - 8}" y="{_TOP - 12}" text-anchor="end" fill="{MUTED}" '
         f'font-weight="bold">{esc(axis_label)}</text>\n'
     )
     for index, (day, value) in enumerate(zip(days, values, strict=True)):
         height = value * per_unit
         x = _LEFT + index * slot + (slot - bar_w) / 2
         centre = _LEFT + (index + 0.5) * slot
-        weekday = _WEEKDAYS[day.date.weekday()]
+        weekday = WEEKDAYS[day.date.weekday()]
         tip = f"{day.date.isoformat()} ({weekday}): " + (
             "no traffic" if day.quiet and not value else describe(value)
         )
@@ -344,13 +334,13 @@ def _chart(
             f'<rect class="bar" data-date="{day.date.isoformat()}" data-value="{value}" x="{x:.2f}" '
             f'y="{baseline - height:.3f}" width="{bar_w:.2f}" height="{height:.3f}" fill="{fill}">'
             f"<title>{esc(tip)}</title></rect>\n"
-            f'<text x="{centre:.2f}" y="{baseline + 15}" text-anchor="middle" fill="{_INK}">{day.date.day}</text>'
-            f'<text x="{centre:.2f}" y="{baseline + 28}" text-anchor="middle" fill="{_MUTED}" font-size="9">'
+            f'<text x="{centre:.2f}" y="{baseline + 15}" text-anchor="middle" fill="{INK}">{day.date.day}</text>'
+            f'<text x="{centre:.2f}" y="{baseline + 28}" text-anchor="middle" fill="{MUTED}" font-size="9">'
             f"{weekday[:2]}</text>\n"
         )
     svg.append(
         f'<text class="axis-label" x="{_LEFT + plot_w / 2:.2f}" y="{_HEIGHT - 6}" text-anchor="middle" '
-        f'fill="{_MUTED}">Day of {esc(month_name)} (UTC); shaded: no traffic</text>\n</svg>\n'
+        f'fill="{MUTED}">Day of {esc(month_name)} (UTC); shaded: no traffic</text>\n</svg>\n'
     )
     return (
         f'<section class="chart-panel">\n<h2>{esc(caption)} <span class="note">{esc(note)}</span></h2>\n'
@@ -359,7 +349,7 @@ def _chart(
     )
 
 
-def _table(days: list[_Day]) -> str:
+def _table(days: list[Day]) -> str:
     head = (
         "<tr><th>Date</th><th>Day</th><th>Requests</th><th>Successful</th><th>Success</th>"
         "<th>Client errors</th><th>Auth failures</th><th>GB sent</th><th>GB received</th><th>Unique IPs</th></tr>"
@@ -370,23 +360,25 @@ def _table(days: list[_Day]) -> str:
         row_class = ' class="quiet"' if day.quiet else ""
         rows.append(
             f"<tr{row_class}><td>{day.date.isoformat()}</td>"
-            f"<td>{_WEEKDAYS[day.date.weekday()]}</td>"
+            f"<td>{WEEKDAYS[day.date.weekday()]}</td>"
             f"<td>{c['total_requests']:,}</td><td>{c['successful_requests']:,}</td>"
-            f"<td>{_rate(c['successful_requests'], c['total_requests'], none=_DASH)}</td>"
+            f"<td>{rate_text(c['successful_requests'], c['total_requests'], none=_DASH)}</td>"
             f"<td>{c['client_errors']:,}</td><td>{c['auth_failures']:,}</td>"
-            f'<td title="{c["bytes_sent"]:,} bytes">{_gb(c["bytes_sent"])}</td>'
-            f'<td title="{c["bytes_received"]:,} bytes">{_gb(c["bytes_received"])}</td>'
+            f'<td title="{c["bytes_sent"]:,} bytes">{gb_text(c["bytes_sent"])}</td>'
+            f'<td title="{c["bytes_received"]:,} bytes">{gb_text(c["bytes_received"])}</td>'
             f"<td>{c['unique_ips']:,}</td></tr>\n"
         )
-    sums = {name: sum(day.counts[name] for day in days) for name in _COUNTERS}
+    from airflow_provider_zendrive._client.models import ADDITIVE_FIELDS
+
+    sums = {name: sum(day.counts[name] for day in days) for name in ADDITIVE_FIELDS}
     busiest = max((day.counts["unique_ips"] for day in days), default=0)
     foot = (
         f"<tr><th>Sum of days</th><th></th><td>{sums['total_requests']:,}</td>"
         f"<td>{sums['successful_requests']:,}</td>"
-        f"<td>{_rate(sums['successful_requests'], sums['total_requests'])}</td>"
+        f"<td>{rate_text(sums['successful_requests'], sums['total_requests'])}</td>"
         f"<td>{sums['client_errors']:,}</td><td>{sums['auth_failures']:,}</td>"
-        f'<td title="{sums["bytes_sent"]:,} bytes">{_gb(sums["bytes_sent"])}</td>'
-        f'<td title="{sums["bytes_received"]:,} bytes">{_gb(sums["bytes_received"])}</td>'
+        f'<td title="{sums["bytes_sent"]:,} bytes">{gb_text(sums["bytes_sent"])}</td>'
+        f'<td title="{sums["bytes_received"]:,} bytes">{gb_text(sums["bytes_received"])}</td>'
         f"<td>max {busiest:,}</td></tr>"
     )
     return (
@@ -396,15 +388,15 @@ def _table(days: list[_Day]) -> str:
 
 
 _CSS = f"""
-body{{margin:0;background:#f5f6f8;color:{_INK};font:15px/1.5 "Helvetica Neue",Helvetica,Arial,"Liberation Sans",
+body{{margin:0;background:#f5f6f8;color:{INK};font:15px/1.5 "Helvetica Neue",Helvetica,Arial,"Liberation Sans",
 "Segoe UI",Roboto,sans-serif;-webkit-text-size-adjust:100%}}
 .report{{max-width:960px;margin:0 auto;padding:28px 20px 36px;box-sizing:border-box}}
 header{{margin-bottom:18px}}
-.eyebrow{{margin:0;color:{_MUTED};font-size:12px;letter-spacing:.08em;text-transform:uppercase}}
+.eyebrow{{margin:0;color:{MUTED};font-size:12px;letter-spacing:.08em;text-transform:uppercase}}
 h1{{margin:4px 0 4px;font-size:26px;line-height:1.25;font-weight:600}}
 h2{{margin:0 0 10px;font-size:16px;font-weight:600}}
-.note{{color:{_MUTED};font-weight:400;font-size:13px;margin-left:6px}}
-.meta{{margin:0;color:{_MUTED};font-size:13px}}
+.note{{color:{MUTED};font-weight:400;font-size:13px;margin-left:6px}}
+.meta{{margin:0;color:{MUTED};font-size:13px}}
 .status{{border-radius:8px;padding:12px 16px;margin:0 0 18px;border:1px solid}}
 .status p{{margin:0}}
 .status.ok{{background:#eef6f0;border-color:#b8d8c1;color:#1e4d2b}}
@@ -416,21 +408,21 @@ h2{{margin:0 0 10px;font-size:16px;font-weight:600}}
 .mark{{font-weight:700;margin-right:4px}}
 .totals{{display:flex;flex-wrap:wrap;gap:12px;margin:0 0 18px}}
 .card{{flex:1 1 calc(33.333% - 12px);box-sizing:border-box;min-width:200px;background:#fff;
-border:1px solid {_RULE};border-radius:8px;padding:12px 16px}}
-.label{{color:{_MUTED};font-size:12px;text-transform:uppercase;letter-spacing:.06em}}
+border:1px solid {RULE};border-radius:8px;padding:12px 16px}}
+.label{{color:{MUTED};font-size:12px;text-transform:uppercase;letter-spacing:.06em}}
 .value{{font-size:24px;font-weight:600;font-variant-numeric:tabular-nums;margin:2px 0}}
-.sub{{color:{_MUTED};font-size:12px;font-variant-numeric:tabular-nums}}
-.chart-panel,.daily{{background:#fff;border:1px solid {_RULE};border-radius:8px;padding:16px 18px 10px;
+.sub{{color:{MUTED};font-size:12px;font-variant-numeric:tabular-nums}}
+.chart-panel,.daily{{background:#fff;border:1px solid {RULE};border-radius:8px;padding:16px 18px 10px;
 margin:0 0 18px}}
 svg.chart{{display:block;max-width:100%;height:auto;margin:0 auto}}
 svg.chart .bar:hover{{opacity:.8}}
 .scroll{{overflow-x:auto}}
 table{{width:100%;border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}}
-th,td{{padding:4px 8px;border-bottom:1px solid {_GRID};text-align:right;white-space:nowrap}}
+th,td{{padding:4px 8px;border-bottom:1px solid {GRID};text-align:right;white-space:nowrap}}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){{text-align:left}}
-thead th{{color:{_MUTED};font-weight:600;font-size:12px;border-bottom:1px solid {_RULE}}}
-tbody tr.quiet td{{color:#98a1ab;background:{_QUIET}}}
-tfoot th,tfoot td{{font-weight:600;border-top:1px solid {_RULE};border-bottom:0}}
-footer{{color:{_MUTED};font-size:12px}}
+thead th{{color:{MUTED};font-weight:600;font-size:12px;border-bottom:1px solid {RULE}}}
+tbody tr.quiet td{{color:#98a1ab;background:{QUIET}}}
+tfoot th,tfoot td{{font-weight:600;border-top:1px solid {RULE};border-bottom:0}}
+footer{{color:{MUTED};font-size:12px}}
 footer p{{margin:0}}
 """.strip()

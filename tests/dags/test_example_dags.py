@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import datetime
+import html.parser
 import io
 import json
+import re
 import sqlite3
 import warnings
 from collections.abc import Mapping
+from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +80,47 @@ def fill_warehouse(path: Path, service_id: int, first: datetime.date, last: date
         )
 
 
+class _Text(html.parser.HTMLParser):
+    """The text a reader sees in an HTML part (what is outside tags, ``<title>``/``<style>`` left out)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("title", "style", "head")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("title", "style", "head")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.chunks.append(data)
+
+
+def mail_parts(message: EmailMessage) -> tuple[str, str]:
+    """
+    The text part and the HTML part's visible text, as a mail client finds them: the message must be
+    ``multipart/alternative`` of exactly ``text/plain`` then ``text/html``.
+    """
+    assert message.get_content_type() == "multipart/alternative"
+    parts = list(message.iter_parts())
+    assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
+    assert "\n" not in str(message["Subject"])
+    plain, html_part = (message.get_body((kind,)) for kind in ("plain", "html"))
+    assert plain is not None
+    assert html_part is not None
+    reader = _Text()
+    reader.feed(html_part.get_content())
+    return plain.get_content().replace("\r\n", "\n"), "".join(reader.chunks)  # CRLF: SMTP's line breaks
+
+
+def numbers(text: str) -> list[str]:
+    """Every number in a text, in order (``1,234.5`` stays one)."""
+    return re.findall(r"[0-9][0-9,.]*[0-9]|[0-9]", text)
+
+
 def assert_success(result: DagRunResult) -> None:
     assert result.state == "success", result.output[-5000:]
     assert result.returncode == 0, result.output[-5000:]
@@ -107,6 +151,51 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
         for task in dag.tasks:
             if task.task_type in ("ZenDriveStatsOperator", "ZenDriveServiceActiveSensor"):
                 assert task.pool == "zendrive_api", f"{dag_id}.{task.task_id} must run in the pool"
+
+
+#: reStructuredText that CommonMark shows literally: a ``::`` literal-block marker, roles, directives,
+#: ``link`_`` references.
+RST_MARKUP = re.compile(r"::|:(?:class|func|meth|mod|ref|attr|doc):`|^\.\. [\w-]+::|`_|^\.\. _", re.MULTILINE)
+#: Lines that are SQL statements or shell commands: they must be in a fenced code block.
+SQL_OR_SHELL = re.compile(
+    r"^\s*(?:SELECT|INSERT|UPDATE|DELETE|CREATE|WITH)\s.+|^\s*\$ |(?:^|\s)(?:airflow|pip|make|curl)(?: [\w.\-=\"']+){3,}",
+    re.MULTILINE,
+)
+
+
+def test_every_example_dags_doc_md_is_markdown() -> None:
+    """
+    Airflow renders ``doc_md`` as Markdown: parsed as CommonMark, no reST markup shows literally, and every
+    SQL or shell example is a fenced code block. Every file in example_dags/ is checked, new ones too.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+    from markdown_it import MarkdownIt
+
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    docs: dict[str, list[str]] = {}
+    for dag in bag.dags.values():
+        docs.setdefault(Path(dag.fileloc).name, []).append(dag.doc_md or "")
+    files = sorted(path.name for path in EXAMPLE_DAGS.glob("*.py") if not path.name.startswith("_"))
+    assert sorted(docs) == files, "every example file defines a DAG"
+    parser = MarkdownIt("commonmark")
+    fences = 0
+    for name, texts in docs.items():
+        for text in texts:
+            assert text.strip(), f"{name}: a DAG without doc_md"
+            tokens = parser.parse(text)
+            assert "code_block" not in {t.type for t in tokens}, f"{name}: an indented code block; fence it"
+            fences += sum(t.type == "fence" for t in tokens)
+            for token in tokens:
+                if token.type != "inline":
+                    continue
+                for child in token.children or []:
+                    if child.type not in ("text", "code_inline"):
+                        continue
+                    found = RST_MARKUP.search(child.content) if child.type == "text" else None
+                    assert found is None, f"{name}: reST markup {found.group()!r} in {child.content!r}"
+                    example = SQL_OR_SHELL.search(child.content)
+                    assert example is None, f"{name}: {example.group()!r} is not in a code block"
+    assert fences >= 2, "the SQL and shell examples of zendrive_daily_billing are fenced"
 
 
 def test_daily_billing_is_backfill_friendly() -> None:
@@ -192,9 +281,9 @@ def test_daily_billing_emails_its_summary_through_a_real_smtp_server(
         f"ZenDRIVE service {DEMO_SERVICE_ID}, 2026-04-28 to 2026-05-01: {summary['total_requests']:,} requests, "
         f"{rate:.2f} % successful, {summary['bytes_sent'] / 1e9:,.1f} GB sent"
     )
-    body = message.get_body(("html", "plain"))
-    assert body is not None
-    text = body.get_content()
+    text, html_text = mail_parts(message)
+    assert numbers(html_text) == numbers(text)  # the same numbers in both parts
+    assert text.strip() == result.xcom("pull_daily_usage", key="summary")
     assert f"{summary['successful_requests']:,} successful" in text
     assert f"{summary['bytes_received'] / 1e9:,.1f} GB received" in text
     assert "Revised rows: 0" in text
@@ -331,6 +420,15 @@ def test_budget_alerts_email_each_crossing_once(
     subjects = [message["Subject"] for _, message in mailbox.messages]
     assert [s.split(" reached ")[1].split(" of ")[0] for s in subjects] == ["50 %", "80 %", "100 %"], subjects
     assert all(s.startswith(f"ZenDRIVE service {DEMO_SERVICE_ID} reached ") for s in subjects)
+    for (_, message), threshold, alert in zip(
+        mailbox.messages, (50, 80, 100), result.xcom("check_budget"), strict=True
+    ):
+        text, html_text = mail_parts(message)
+        assert text.strip() == alert
+        assert numbers(html_text) == numbers(text)  # the same numbers in both parts
+        alert_id = f"zendrive-budget.{DEMO_SERVICE_ID}.2026-04.{threshold}"
+        assert message["Message-ID"] == f"<{alert_id}@airflow-provider-zendrive>"
+        assert f"Alert id: {alert_id}" in text
     assert [recipients for recipients, _ in mailbox.messages] == [["billing@example.com"]] * 3
     assert len(result.xcom("check_budget")) == 3
     assert again.xcom("check_budget") == []  # the second run finds every crossing claimed
@@ -395,9 +493,15 @@ def test_monthly_report_writes_and_reconciles_the_previous_month(
     ((recipients, message),) = mailbox.messages
     assert recipients == ["billing@example.com"]
     assert message["Subject"] == f"ZenDRIVE usage report, service {DEMO_SERVICE_ID}, 2026-04: reconciled"
-    body = message.get_body(("html",))
-    assert body is not None
-    assert body.get_content().strip() == html.strip()
+    # The email: a text part with the totals and the result, an HTML part without SVG (see tests/report/).
+    text, html_text = mail_parts(message)
+    assert "Reconciled: 30 daily rows == API summary == warehouse table" in text
+    assert (
+        f"Requests:             {summary['total_requests']:,} ({summary['successful_requests']:,} successful"
+        in text
+    )
+    assert f"{summary['bytes_sent'] / 1e9:,.1f} GB ({gib})" in text
+    assert f"{summary['total_requests']:,}" in html_text
     assert DEMO_SECRET_KEY not in message.as_string() + html
 
 

@@ -16,6 +16,7 @@ import datetime
 import importlib.util
 import itertools
 import os
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,18 +242,20 @@ def test_the_docs_screenshot_script(browser: BrowserContext, tmp_path: Path) -> 
     spec.loader.exec_module(script)
     assert script.FLAGS == FLAGS
     assert script.WIDTH == WIDTH
-    for failed in (False, True):
+    for failed, email in ((False, False), (True, False), (False, True)):
         page = browser.new_page()
         try:
-            html_path, png_path = tmp_path / f"report-{failed}.html", tmp_path / f"report-{failed}.png"
-            html_path.write_text(script.render("2026-04", failed=failed), encoding="utf-8")
-            script.screenshot(page, html_path, png_path)
+            name = f"report-{failed}-{email}"
+            html_path, png_path = tmp_path / f"{name}.html", tmp_path / f"{name}.png"
+            html_path.write_text(script.render("2026-04", failed=failed, email=email), encoding="utf-8")
+            script.screenshot(page, html_path, png_path, strip=email)
             assert page.title() == TITLE + (" (reconciliation failed)" if failed else "")
+            assert page.locator("svg, style").count() == (0 if email else 3)  # the email's shot: stripped
             height = page.evaluate("() => document.documentElement.scrollHeight")
         finally:
             page.close()
         assert png_size(png_path) == (WIDTH, height)
-        assert height > 1500
+        assert height > (1200 if email else 1500)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -297,5 +300,96 @@ def test_the_monthly_dags_report_shows_the_numbers_of_its_csv(
             per_unit = tallest["height"] / int(tallest["value"])
             for bar, value in zip(bars, values, strict=True):
                 assert abs(bar["height"] - value * per_unit) <= 1, (field, bar["date"])
+    finally:
+        page.close()
+
+
+#: Each day's row of a mailed chart, as laid out: its date, value and bar width (0 without a bar).
+MEASURE_MAIL = """
+rows => rows.map(row => {
+  const bar = row.querySelector("td.bar");
+  return {date: row.dataset.date, value: row.dataset.value, width: bar ? bar.getBoundingClientRect().width : 0};
+})
+"""
+#: What the strictest mail clients drop or block: layout they do not support, and anything remote.
+UNSUPPORTED = re.compile(
+    r"<svg|<script|<link|@import|position\s*:|display\s*:\s*(?:inline-)?(?:flex|grid)|float\s*:"
+    r"|(?:src|href|background)\s*=\s*[\"']?(?:https?:)?//|url\(",
+    re.IGNORECASE,
+)
+
+
+def test_the_monthly_dags_email_shows_its_charts_without_svg_or_style(
+    browser: BrowserContext, airflow_runner: Any, zendrive_emulator: Any, tmp_path: Path
+) -> None:
+    """
+    The message the SMTP server received from a real run: text and HTML alternatives, every ``cid:``
+    resolving, no SVG, under Gmail's 100 KB; rendered with every ``<svg>`` and ``<style>`` removed (what the
+    strictest clients do), one bar per day, each ``value x one scale`` wide within 1 px, for both charts.
+    """
+    import csv
+
+    from smtp_server import smtp_server
+
+    dags = ROOT / "example_dags" / "zendrive_monthly_report.py"
+    with smtp_server() as mailbox:
+        env = {
+            "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri(),
+            "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
+            "ZENDRIVE_REPORT_BASE": str(tmp_path / "reports"),
+            "ZENDRIVE_REPORT_TO": "billing@example.com",
+            "ZENDRIVE_POKE_INTERVAL": "0.5",
+        }
+        result = airflow_runner.run(
+            "zendrive_monthly_report",
+            "2026-05-01",
+            dags_folder=dags,
+            env=env,
+            conf={"check_warehouse": False},
+        )
+    assert result.state == "success", result.output[-3000:]
+    with (tmp_path / "reports" / "zendrive-usage-2026-04.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+
+    ((_, message),) = mailbox.messages
+    assert [part.get_content_type() for part in message.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    assert message["Subject"] == f"ZenDRIVE usage report, service {DEMO_SERVICE_ID}, 2026-04: reconciled"
+    plain, html_part = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None
+    assert html_part is not None
+    text, html = plain.get_content(), html_part.get_content()
+    assert "Reconciled: 30 daily rows == API summary" in text
+    requests = sum(int(row["total_requests"]) for row in rows)
+    assert f"Requests:             {requests:,} (" in text
+    content_ids = {str(part["Content-ID"]).strip("<>") for part in message.walk() if part["Content-ID"]}
+    assert set(re.findall(r"cid:([^\"'\s)>]+)", html)) <= content_ids  # every cid: resolves (there are none)
+    assert UNSUPPORTED.search(html) is None, UNSUPPORTED.search(html)
+    assert len(html.encode("utf-8")) < 100_000  # Gmail clips longer messages
+
+    path = tmp_path / "mail.html"
+    path.write_text(html, encoding="utf-8")
+    page = browser.new_page()
+    try:
+        opened = Opened(page, path)
+        page.evaluate("() => document.querySelectorAll('svg, style').forEach(element => element.remove())")
+        assert page.locator("svg, style").count() == 0
+        assert opened.errors == []
+        assert opened.requests == [opened.url]
+        for field in ("bytes_sent", "total_requests"):
+            chart = page.locator(f'table.chart[data-field="{field}"] tr[data-date]')
+            measured = chart.evaluate_all(MEASURE_MAIL)
+            values = [int(row[field]) for row in rows]
+            assert [(day["date"], int(day["value"])) for day in measured] == list(
+                zip(DAYS, values, strict=True)
+            )
+            widest = max(measured, key=lambda day: int(day["value"]))
+            scale = widest["width"] / int(widest["value"])
+            assert widest["width"] > 300, "the longest bar is drawn"
+            for day, value in zip(measured, values, strict=True):
+                assert abs(day["width"] - value * scale) <= 1, (field, day)
     finally:
         page.close()
