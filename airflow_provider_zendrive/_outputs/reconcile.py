@@ -150,7 +150,7 @@ class Reconciliation:
 
         :raises AirflowFailException: listing every problem.
         """
-        from airflow_provider_zendrive._compat import AirflowFailException
+        from airflow.providers.common.compat.sdk import AirflowFailException
 
         if self.problems:
             raise AirflowFailException(
@@ -245,8 +245,9 @@ def read_warehouse_month(
     :raises AirflowFailException: when the table does not exist (retrying cannot help); other database errors
         (an unreachable server) propagate, so the task's retries apply.
     """
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
     from airflow_provider_zendrive._client.models import ADDITIVE_FIELDS
-    from airflow_provider_zendrive._compat import AirflowFailException
     from airflow_provider_zendrive._outputs.tables import get_db_hook, quote_table
 
     hook = get_db_hook(sql_conn_id)

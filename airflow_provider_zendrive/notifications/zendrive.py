@@ -140,8 +140,9 @@ class ZenDriveEmailNotifier(BaseNotifier):
             message = self.build_message(from_email)
             recipients = _addresses(self.to) + _addresses(self.cc or ()) + _addresses(self.bcc or ())
             # SmtpHook opens, secures and logs in (TLS, OAuth2, its connection retries), but sends only the
-            # HTML-only message it builds itself: this message goes through the client it opened.
-            client = smtp._smtp_client
+            # HTML-only message it builds itself, and has no public accessor for the client it opened (its own
+            # test_connection reads the same attribute): the one private access of the package, on purpose.
+            client = smtp._smtp_client  # noqa: SLF001
             if not isinstance(client, smtplib.SMTP):  # the sync hook always opens an smtplib client
                 raise TypeError(f"SmtpHook opened {type(client).__name__}, not an smtplib.SMTP client")
             client.send_message(message, from_addr=from_email, to_addrs=recipients)
