@@ -119,7 +119,8 @@ class ZenDriveStatsOperator(BaseOperator):
 
     **Files.** CSV and JSON Lines hold one row per day (columns ``service_id, date, total_requests,
     successful_requests, client_errors, auth_failures, bytes_sent, bytes_received, unique_ips``); JSON holds the
-    stats dict. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
+    stats dict; Parquet holds the rows typed (``int64`` numbers, ``date32`` days) plus ``fetched_at`` (UTC) and
+    needs the ``parquet`` extra (pyarrow), checked before any request. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
 
     **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
     transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive._outputs.tables`.
@@ -140,7 +141,8 @@ class ZenDriveStatsOperator(BaseOperator):
     :param from_date: first UTC day: a date, datetime or ``YYYY-MM-DD`` string (templated).
     :param to_date: last UTC day, included; same forms (templated).
     :param output_path: a local path or any URI ObjectStoragePath understands (templated).
-    :param output_format: ``csv``, ``json``, ``jsonl`` or ``ndjson``; default: from the path's suffix.
+    :param output_format: ``csv``, ``json``, ``jsonl``, ``ndjson`` or ``parquet``; default: from the path's
+        suffix.
     :param output_conn_id: the connection for object storage (``aws_default``, ...).
     :param sql_conn_id: a connection whose hook is a common-sql ``DbApiHook`` (templated).
     :param table: the table, ``[schema.]name`` (templated).
@@ -244,7 +246,7 @@ class ZenDriveStatsOperator(BaseOperator):
             from airflow_provider_zendrive._outputs.files import check_output_path
 
             fmt = resolve_format(self.output_path, self.output_format)
-            check_output_path(self.output_path, conn_id=self.output_conn_id)
+            check_output_path(self.output_path, fmt, conn_id=self.output_conn_id)
         db_hook = None
         if self.revisions_table and (not self.sql_conn_id or self.revisions_table == self.table):
             from airflow_provider_zendrive.exceptions import ZenDriveInputError
