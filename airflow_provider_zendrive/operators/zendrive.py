@@ -268,6 +268,9 @@ class ZenDriveStatsOperator(BaseOperator):
         else:
             self.log.info("ZenDRIVE window: %s (%s), %s.", window, plural(window.days, "day"), why)
             stats = self.hook.get_stats(window.start, window.end, max_pull_days=self.max_pull_days)
+        from airflow_provider_zendrive._outputs.lineage import FileOutput, Lineage, TableOutput
+
+        self._lineage = Lineage(endpoint=self.hook.settings.url, service_id=int(stats["service_id"]))
         rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
         revised: int | None = None
         written: dict[str, dict[str, int]] = {}
@@ -279,8 +282,14 @@ class ZenDriveStatsOperator(BaseOperator):
             count = len(rows) if fmt != "json" else len(stats["daily"])
             self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
             written[uri] = {"rows": count}
+            self._lineage.outputs.append(FileOutput(uri, fmt, count, len(data)))
         if db_hook is not None and self.sql_conn_id:
-            from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
+            from airflow_provider_zendrive._outputs.tables import (
+                REVISION_TYPES,
+                TABLE_TYPES,
+                describe_revision,
+                upsert_rows,
+            )
 
             result = upsert_rows(
                 db_hook,
@@ -300,22 +309,18 @@ class ZenDriveStatsOperator(BaseOperator):
             for revision in result.revisions:
                 self.log.warning("%s", describe_revision(revision))
             revised = len(result.revisions)
+            self._lineage.outputs.append(TableOutput(self.sql_conn_id, self.table, result.rows, TABLE_TYPES))
+            if self.revisions_table:
+                appended = sum(len(revision.changes) for revision in result.revisions)
+                self._lineage.outputs.append(
+                    TableOutput(self.sql_conn_id, self.revisions_table, appended, REVISION_TYPES)
+                )
             written[table_asset_uri(self.sql_conn_id, self.table)] = {
                 "rows": result.rows,
                 "revised": len(result.revisions),
             }
         self._annotate_outlets(context, stats, written)
         self._push_summary(context, usage_summary(stats, revised=revised, unit=self.summary_unit))
-        from airflow_provider_zendrive._outputs.lineage import Lineage
-
-        file_uris = [uri for uri in written if not uri.startswith("x-zendrive-table://")]
-        self._lineage = Lineage(
-            endpoint=self.hook.settings.url,
-            service_id=int(stats["service_id"]),
-            file_uri=file_uris[0] if file_uris else None,
-            sql_conn_id=self.sql_conn_id if db_hook is not None else None,
-            table=self.table if db_hook is not None else None,
-        )
         return stats
 
     def _push_summary(self, context: Context, summary: str) -> None:
@@ -340,6 +345,18 @@ class ZenDriveStatsOperator(BaseOperator):
         from airflow_provider_zendrive._outputs.lineage import operator_lineage
 
         return operator_lineage(lineage)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """
+        The OpenLineage inputs and outputs of the run that just failed: what it read, and only the outputs it
+        finished writing (without this the provider would list the declared outlets, written or not).
+
+        :param task_instance: the failed task instance (unused).
+        """
+        from airflow_provider_zendrive._outputs.lineage import Lineage, operator_lineage
+
+        lineage = getattr(self, "_lineage", None)
+        return operator_lineage(lineage or Lineage(endpoint=self.hook.settings.url))
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """
