@@ -78,13 +78,13 @@ class TableOutput:
     :param sql_conn_id: the SQL connection.
     :param table: the table, ``[schema.]name``.
     :param rows: the rows written (upserted, or appended to the audit trail).
-    :param columns: the SQL type of each column, in order.
+    :param audit_trail: the table is the audit trail (``revisions_table``), not the usage table.
     """
 
     sql_conn_id: str
     table: str
     rows: int
-    columns: dict[str, str]
+    audit_trail: bool = False
 
 
 @dataclass
@@ -212,8 +212,11 @@ def _output_dataset(output: FileOutput | TableOutput) -> Any:
         fields = file_fields(output.output_format)
         statistics = OutputStatisticsOutputDatasetFacet(rowCount=output.rows, size=output.size)
     else:
+        from airflow_provider_zendrive._outputs.tables import REVISION_TYPES, TABLE_TYPES
+
         namespace, name = table_dataset(output.sql_conn_id, output.table)
-        fields = tuple(Column(name, kind) for name, kind in output.columns.items())
+        types = REVISION_TYPES if output.audit_trail else TABLE_TYPES
+        fields = tuple(Column(column, kind) for column, kind in types.items())
         statistics = OutputStatisticsOutputDatasetFacet(rowCount=output.rows)
     return OutputDataset(
         namespace=namespace,

@@ -120,7 +120,8 @@ class ZenDriveStatsOperator(BaseOperator):
     **Files.** CSV and JSON Lines hold one row per day (columns ``service_id, date, total_requests,
     successful_requests, client_errors, auth_failures, bytes_sent, bytes_received, unique_ips``); JSON holds the
     stats dict; Parquet holds the rows typed (``int64`` numbers, ``date32`` days) plus ``fetched_at`` (UTC) and
-    needs the ``parquet`` extra (pyarrow), checked before any request. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
+    needs the ``parquet`` extra (pyarrow), checked before any request. Writes are atomic (temp file + rename
+    locally, one ``put`` on object storage).
 
     **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
     transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive._outputs.tables`.
@@ -284,12 +285,7 @@ class ZenDriveStatsOperator(BaseOperator):
             written[uri] = {"rows": count}
             self._lineage.outputs.append(FileOutput(uri, fmt, count, len(data)))
         if db_hook is not None and self.sql_conn_id:
-            from airflow_provider_zendrive._outputs.tables import (
-                REVISION_TYPES,
-                TABLE_TYPES,
-                describe_revision,
-                upsert_rows,
-            )
+            from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
 
             result = upsert_rows(
                 db_hook,
@@ -309,11 +305,11 @@ class ZenDriveStatsOperator(BaseOperator):
             for revision in result.revisions:
                 self.log.warning("%s", describe_revision(revision))
             revised = len(result.revisions)
-            self._lineage.outputs.append(TableOutput(self.sql_conn_id, self.table, result.rows, TABLE_TYPES))
+            self._lineage.outputs.append(TableOutput(self.sql_conn_id, self.table, result.rows))
             if self.revisions_table:
                 appended = sum(len(revision.changes) for revision in result.revisions)
                 self._lineage.outputs.append(
-                    TableOutput(self.sql_conn_id, self.revisions_table, appended, REVISION_TYPES)
+                    TableOutput(self.sql_conn_id, self.revisions_table, appended, audit_trail=True)
                 )
             written[table_asset_uri(self.sql_conn_id, self.table)] = {
                 "rows": result.rows,
