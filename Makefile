@@ -25,11 +25,11 @@ $(BIN)/python:
 # Reinstall only when the project's metadata or the pins change; uv is a plain PyPI package, much faster than pip.
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(UV) pip install --python $(BIN)/python --quiet --constraint $(CONSTRAINTS) \
-	  -e ".[test,docs]" "apache-airflow==$(AIRFLOW_LATEST)"
+	  -e ".[test,docs,parquet]" "apache-airflow==$(AIRFLOW_LATEST)"
 	touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
-	$(UV) pip install --python $(BIN)/python --quiet --constraint $(CONSTRAINTS) -e ".[test,docs,bench]"
+	$(UV) pip install --python $(BIN)/python --quiet --constraint $(CONSTRAINTS) -e ".[test,docs,parquet,bench]"
 	touch $(BENCH_STAMP)
 
 install: $(STAMP)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test what users install: for each Airflow version given, a fresh venv gets the built wheel (dist/*.whl) with
-# only its declared dependencies (plus the SQLite provider the check's table needs) and Airflow's pins for that
+# only its declared dependencies and extras [sql,parquet] (plus the SQLite provider the check's table needs) and Airflow's pins for that
 # release (constraints/airflow-VERSION.txt), then tests/install/check_install.py runs in it.
 # Usage: scripts/install_check.sh 3.1.8 3.3.2   (after `make dist`)
 set -euo pipefail
@@ -16,7 +16,7 @@ for version in "$@"; do
   "${uv[@]}" venv --quiet --python "$python" "$venv"
   "${uv[@]}" pip install --quiet --python "$venv/bin/python" \
     --constraint "constraints/airflow-$version.txt" \
-    "${wheels[0]}[sql]" "apache-airflow==$version" apache-airflow-providers-sqlite
+    "${wheels[0]}[sql,parquet]" "apache-airflow==$version" apache-airflow-providers-sqlite
   echo "Airflow $version: fresh venv with the wheel installed in $((SECONDS - started)) s ($venv)"
   "$venv/bin/python" tests/install/check_install.py --airflow "$version" || status=1
   rm -rf "$venv"

@@ -52,16 +52,24 @@ def _local_path(output_path: str) -> Path:
     return Path(output_path).expanduser().absolute()
 
 
-def check_output_path(output_path: str, *, conn_id: str | None = None) -> None:
+def check_output_path(output_path: str, output_format: str, *, conn_id: str | None = None) -> None:
     """
     Refuse an output that cannot be written, before the API is called.
 
-    A local path must be absolute (a relative one would mean the DAG processor's folder in the outlet Asset and
-    the worker's folder for the file); it must not be a folder nor lie below a file, and its nearest existing
-    folder must be writable. Any other URI must name a filesystem that is installed.
+    A Parquet file needs pyarrow (the ``parquet`` extra). A local path must be absolute (a relative one would
+    mean the DAG processor's folder in the outlet Asset and the worker's folder for the file); it must not be a
+    folder nor lie below a file, and its nearest existing folder must be writable. Any other URI must name a
+    filesystem that is installed.
 
+    :param output_path: a local path, a ``file://`` URI, or any URI ObjectStoragePath understands.
+    :param output_format: the format from :func:`~airflow_provider_zendrive._outputs.rows.resolve_format`.
+    :param conn_id: the Airflow connection for object storage (ignored for local paths).
     :raises ZenDriveInputError: with what to fix.
     """
+    if output_format == "parquet":
+        from airflow_provider_zendrive._outputs.parquet import require_pyarrow
+
+        require_pyarrow()
     if not is_local(output_path):
         from airflow.sdk import ObjectStoragePath
 

@@ -1,5 +1,5 @@
 """
-Usage statistics as rows: one per day of the window, and their CSV / JSON Lines / JSON encodings.
+Usage statistics as rows: one per day of the window, and their CSV / JSON Lines / JSON / Parquet encodings.
 
 The API omits days without traffic. With ``fill_missing_days`` those days come back as zero rows, so a file or
 a table covers every day of the window and a missing day is never mistaken for a missing pull.
@@ -33,13 +33,14 @@ __all__ = [
 #: The columns of a CSV / JSON Lines file and of the table (which adds ``fetched_at``), in order.
 COLUMNS: tuple[str, ...] = ("service_id", "date", *DAILY_FIELDS)
 
-OutputFormat = Literal["csv", "json", "jsonl"]
+OutputFormat = Literal["csv", "json", "jsonl", "parquet"]
 #: Accepted ``output_format`` values and file suffixes, mapped to the format they mean.
 FORMATS: dict[str, OutputFormat] = {
     "csv": "csv",
     "json": "json",
     "jsonl": "jsonl",
     "ndjson": "jsonl",
+    "parquet": "parquet",
 }
 
 #: One day: ``service_id`` and the daily counters are ints, ``date`` is ``YYYY-MM-DD``.
@@ -51,7 +52,7 @@ def resolve_format(output_path: str, output_format: str | None) -> OutputFormat:
     Pick the file format from ``output_format``, else from the path's suffix.
 
     :param output_path: a local path or a URI; only its last suffix is looked at.
-    :param output_format: ``csv``, ``json``, ``jsonl`` or ``ndjson`` (case-insensitive), or None.
+    :param output_format: ``csv``, ``json``, ``jsonl``, ``ndjson`` or ``parquet`` (case-insensitive), or None.
     :raises ZenDriveInputError: if neither names a known format.
     """
     known = ", ".join(sorted(FORMATS))
@@ -66,7 +67,7 @@ def resolve_format(output_path: str, output_format: str | None) -> OutputFormat:
     if fmt is None:
         raise ZenDriveInputError(
             f"Cannot tell the file format of output_path {output_path!r} from its suffix "
-            f"({'.' + suffix if suffix else 'none'}); end it with .csv, .json, .jsonl or .ndjson, or set "
+            f"({'.' + suffix if suffix else 'none'}); end it with .csv, .json, .jsonl, .ndjson or .parquet, or set "
             f"output_format to one of {known}."
         )
     return fmt
@@ -98,15 +99,21 @@ def daily_rows(stats: UsageStats, *, fill_missing_days: bool = True) -> list[Row
 
 def encode(fmt: OutputFormat, stats: UsageStats, rows: list[Row]) -> bytes:
     """
-    Encode the output file as UTF-8.
+    Encode the output file.
 
     CSV has a header line and ``\\n`` line ends; JSON Lines has one object per row with the keys in
-    :data:`COLUMNS` order; JSON is the stats dict itself, indented.
+    :data:`COLUMNS` order; JSON is the stats dict itself, indented (all three UTF-8). Parquet holds the rows
+    typed, plus ``fetched_at`` (now), see :mod:`airflow_provider_zendrive._outputs.parquet` (pyarrow is
+    imported only here).
 
     :param fmt: the format from :func:`resolve_format`.
     :param stats: the hook's result (for JSON).
     :param rows: the rows from :func:`daily_rows` (for CSV and JSON Lines).
     """
+    if fmt == "parquet":
+        from airflow_provider_zendrive._outputs.parquet import encode_parquet
+
+        return encode_parquet(rows, fetched_at=datetime.datetime.now(datetime.UTC))
     if fmt == "json":
         return (json.dumps(stats, indent=2) + "\n").encode()
     if fmt == "jsonl":

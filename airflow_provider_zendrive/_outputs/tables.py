@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 __all__ = [
     "KEY_COLUMNS",
     "REVISION_COLUMNS",
+    "REVISION_TYPES",
     "SQLITE_BUSY_TIMEOUT_MS",
     "TABLE_COLUMNS",
+    "TABLE_TYPES",
     "Revision",
     "TableWrite",
     "begin_transaction",
@@ -60,7 +62,10 @@ __all__ = [
 TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, "fetched_at")
 #: The primary key, and the conflict target of the upsert.
 KEY_COLUMNS: tuple[str, ...] = ("service_id", "date")
-_TYPES = {"date": "DATE", "fetched_at": "TIMESTAMP"}
+#: The SQL type of each column of the table, in order (what ``CREATE TABLE`` declares).
+TABLE_TYPES: dict[str, str] = {
+    name: {"date": "DATE", "fetched_at": "TIMESTAMP"}.get(name, "BIGINT") for name in TABLE_COLUMNS
+}
 #: The columns of the optional audit trail (``revisions_table``): one row per counter value a write changed.
 REVISION_COLUMNS: tuple[str, ...] = (
     "service_id",
@@ -71,7 +76,8 @@ REVISION_COLUMNS: tuple[str, ...] = (
     "revised_at",
     "revised_by",
 )
-_REVISION_TYPES = {
+#: The SQL type of each column of the audit trail, in order.
+REVISION_TYPES: dict[str, str] = {
     "service_id": "BIGINT",
     "date": "DATE",
     "counter": "VARCHAR(32)",
@@ -162,14 +168,14 @@ def check_table_target(hook: DbApiHook, table: str) -> None:
 
 def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
     """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
-    columns = [f"{quote_format.format(name)} {_TYPES.get(name, 'BIGINT')} NOT NULL" for name in TABLE_COLUMNS]
+    columns = [f"{quote_format.format(name)} {kind} NOT NULL" for name, kind in TABLE_TYPES.items()]
     key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
 
 
 def create_revisions_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
     """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
-    columns = [f"{quote_format.format(name)} {_REVISION_TYPES[name]} NOT NULL" for name in REVISION_COLUMNS]
+    columns = [f"{quote_format.format(name)} {kind} NOT NULL" for name, kind in REVISION_TYPES.items()]
     return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
 
 

@@ -142,7 +142,9 @@ class ZenDriveStatsOperator(BaseOperator):
 
     **Files.** CSV and JSON Lines hold one row per day (columns ``service_id, date, total_requests,
     successful_requests, client_errors, auth_failures, bytes_sent, bytes_received, unique_ips``); JSON holds the
-    stats dict. Writes are atomic (temp file + rename locally, one ``put`` on object storage).
+    stats dict; Parquet holds the rows typed (``int64`` numbers, ``date32`` days) plus ``fetched_at`` (UTC) and
+    needs the ``parquet`` extra (pyarrow), checked before any request. Writes are atomic (temp file + rename
+    locally, one ``put`` on object storage).
 
     **Tables.** One row per day plus ``fetched_at``, primary key ``(service_id, date)``, upserted in one
     transaction: reruns and overlapping windows update rows in place. See :mod:`airflow_provider_zendrive._outputs.tables`.
@@ -163,7 +165,8 @@ class ZenDriveStatsOperator(BaseOperator):
     :param from_date: first UTC day: a date, datetime or ``YYYY-MM-DD`` string (templated).
     :param to_date: last UTC day, included; same forms (templated).
     :param output_path: a local path or any URI ObjectStoragePath understands (templated).
-    :param output_format: ``csv``, ``json``, ``jsonl`` or ``ndjson``; default: from the path's suffix.
+    :param output_format: ``csv``, ``json``, ``jsonl``, ``ndjson`` or ``parquet``; default: from the path's
+        suffix.
     :param output_conn_id: the connection for object storage (``aws_default``, ...).
     :param sql_conn_id: a connection whose hook is a common-sql ``DbApiHook`` (templated).
     :param table: the table, ``[schema.]name`` (templated).
@@ -251,7 +254,7 @@ class ZenDriveStatsOperator(BaseOperator):
         if summary_unit not in ("GB", "GiB"):
             raise ValueError(f"summary_unit must be 'GB' or 'GiB', got {summary_unit!r}")
         self.summary_unit: VolumeUnit = summary_unit
-        #: What the latest successful run read and wrote, for OpenLineage (None before one).
+        #: What the current run read and wrote so far, for OpenLineage (None before the API answered).
         self.lineage: Lineage | None = None
 
     @cached_property
@@ -285,7 +288,7 @@ class ZenDriveStatsOperator(BaseOperator):
             from airflow_provider_zendrive._outputs.files import check_output_path
 
             fmt = resolve_format(self.output_path, self.output_format)
-            check_output_path(self.output_path, conn_id=self.output_conn_id)
+            check_output_path(self.output_path, fmt, conn_id=self.output_conn_id)
         if self.revisions_table and (not self.sql_conn_id or self.revisions_table == self.table):
             raise ZenDriveInputError(
                 f"revisions_table={self.revisions_table!r} needs sql_conn_id and a table of its own, next to "
@@ -309,11 +312,15 @@ class ZenDriveStatsOperator(BaseOperator):
             self.log.info(
                 "ZenDRIVE window: %s (%s), %s.", plan.window, plural(plan.window.days, "day"), plan.why
             )
-        return self.hook.get_window_stats(plan.window)
+        from airflow_provider_zendrive._outputs.lineage import Lineage
+
+        stats = self.hook.get_window_stats(plan.window)
+        self.lineage = Lineage(endpoint=self.hook.settings.url, service_id=int(stats["service_id"]))
+        return stats
 
     def write(self, plan: RunPlan, stats: UsageStats, context: Context) -> dict[str, dict[str, int]]:
         """
-        Write the file and/or upsert the table.
+        Write the file and/or upsert the table; each output joins :attr:`lineage` once it is complete.
 
         :return: what was written, by asset URI: ``{"rows": n}``, plus ``"revised"`` for a table.
         """
@@ -329,11 +336,14 @@ class ZenDriveStatsOperator(BaseOperator):
         self, output_path: str, fmt: OutputFormat, stats: UsageStats, rows: list[Row]
     ) -> dict[str, dict[str, int]]:
         from airflow_provider_zendrive._outputs.files import write_atomically
+        from airflow_provider_zendrive._outputs.lineage import FileOutput
 
         data = encode(fmt, stats, rows)
         uri = write_atomically(output_path, data, conn_id=self.output_conn_id)
         count = len(rows) if fmt != "json" else len(stats["daily"])
         self.log.info("Wrote %s (%s, %s, %s).", uri, fmt, plural(count, "row"), plural(len(data), "byte"))
+        if self.lineage is not None:
+            self.lineage.outputs.append(FileOutput(uri, fmt, count, len(data)))
         return {uri: {"rows": count}}
 
     def _upsert(
@@ -358,6 +368,15 @@ class ZenDriveStatsOperator(BaseOperator):
         )
         for revision in result.revisions:
             self.log.warning("%s", describe_revision(revision))
+        if self.lineage is not None:
+            from airflow_provider_zendrive._outputs.lineage import TableOutput
+
+            self.lineage.outputs.append(TableOutput(sql_conn_id, self.table, result.rows))
+            if self.revisions_table:
+                appended = sum(len(revision.changes) for revision in result.revisions)
+                self.lineage.outputs.append(
+                    TableOutput(sql_conn_id, self.revisions_table, appended, audit_trail=True)
+                )
         return {
             table_asset_uri(sql_conn_id, self.table): {"rows": result.rows, "revised": len(result.revisions)}
         }
@@ -365,21 +384,11 @@ class ZenDriveStatsOperator(BaseOperator):
     def publish(
         self, context: Context, plan: RunPlan, stats: UsageStats, written: dict[str, dict[str, int]]
     ) -> None:
-        """Tell the world: the outlet events, the summary (log and XCom) and the lineage of what was written."""
-        from airflow_provider_zendrive._outputs.lineage import Lineage
-
+        """Tell the world: the outlet events and the summary (log and XCom ``summary``)."""
         self._annotate_outlets(context, stats, written)
         table_uri = table_asset_uri(self.sql_conn_id, self.table) if self.sql_conn_id else None
         revised = written[table_uri]["revised"] if table_uri in written else None
         self._push_summary(context, usage_summary(stats, revised=revised, unit=self.summary_unit))
-        file_uris = [uri for uri in written if uri != table_uri]
-        self.lineage = Lineage(
-            endpoint=self.hook.settings.url,
-            service_id=int(stats["service_id"]),
-            file_uri=file_uris[0] if file_uris else None,
-            sql_conn_id=self.sql_conn_id if table_uri in written else None,
-            table=self.table if table_uri in written else None,
-        )
 
     def _push_summary(self, context: Context, summary: str) -> None:
         """Log the run's summary (one INFO record) and push it as the XCom ``summary``, for notifiers."""
@@ -402,6 +411,17 @@ class ZenDriveStatsOperator(BaseOperator):
         from airflow_provider_zendrive._outputs.lineage import operator_lineage
 
         return operator_lineage(self.lineage)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """
+        The OpenLineage inputs and outputs of the run that just failed: what it read, and only the outputs it
+        finished writing (without this the provider would list the declared outlets, written or not).
+
+        :param task_instance: the failed task instance (unused).
+        """
+        from airflow_provider_zendrive._outputs.lineage import Lineage, operator_lineage
+
+        return operator_lineage(self.lineage or Lineage(endpoint=self.hook.settings.url))
 
     def resolve_window(self, context: Context) -> tuple[DateWindow | None, str]:
         """

@@ -143,6 +143,7 @@ def test_example_dags_import_without_errors_or_warnings() -> None:
         "zendrive_fleet",
         "zendrive_history",
         "zendrive_budget_alerts",
+        "zendrive_warehouse_load",
     }
     for dag_id in bag.dag_ids:
         dag = bag.dags[dag_id]
@@ -217,6 +218,46 @@ def test_daily_billing_is_backfill_friendly() -> None:
     assert [(outlet.name, outlet.uri) for outlet in task.outlets] == [(ASSET_URI, ASSET_URI)]
     assert dag.max_active_runs > 1
     assert task.lookback_days == LOOKBACK_DAYS  # late data is corrected by the next runs
+
+
+def test_warehouse_load_lands_a_daily_parquet_partition_then_merges_on_the_key() -> None:
+    """Parsed and wired only: the cloud load is not run here (the Parquet route is, in tests/operators)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+    from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
+
+    path = EXAMPLE_DAGS / "zendrive_warehouse_load.py"
+    dag = DagBag(dag_folder=str(path)).dags["zendrive_warehouse_load"]
+    assert dag is not None
+    land, load = dag.get_task("land_parquet"), dag.get_task("merge_into_warehouse")
+    assert isinstance(land, ZenDriveStatsOperator)
+    assert isinstance(load, SQLExecuteQueryOperator)  # Snowflake, the default
+    assert (
+        land.output_path == "s3://zendrive-lake/zendrive_usage/date={{ macros.ds_add(ds, -1) }}/usage.parquet"
+    )
+    assert land.output_conn_id == "aws_default"
+    assert load.conn_id == "snowflake_default"
+    assert dag.task_dict["land_parquet"].downstream_task_ids == {"merge_into_warehouse"}
+    statements = [" ".join(str(statement).split()) for statement in load.sql]
+    assert statements[2].startswith(
+        "COPY INTO zendrive_usage_load FROM @zendrive_lake/date={{ macros.ds_add(ds, -1) }}/"
+    )
+    assert "TYPE = PARQUET" in statements[2]
+    assert statements[3].startswith(
+        "MERGE INTO zendrive_daily_usage AS t USING zendrive_usage_load AS s "
+        "ON t.service_id = s.service_id AND t.date = s.date"
+    )
+    # The BigQuery variant needs the Google provider to parse; its script is checked as text.
+    source = path.read_text()
+    assert "LOAD DATA INTO TEMP TABLE zendrive_usage_load" in source
+    assert "MERGE `{BQ_DATASET}.zendrive_daily_usage` AS t USING zendrive_usage_load AS s" in source
+    assert (
+        source.count("ON t.service_id = s.service_id AND t.date = s.date") == 2
+    )  # Snowflake's and BigQuery's
+    # doc_md is Markdown: no reStructuredText-only markup.
+    doc = dag.doc_md or ""
+    assert not re.search(r"::\s*$|^\.\. |:(doc|ref|class|func|mod):`", doc, re.M), doc
 
 
 # -- real runs --------------------------------------------------------------------------------------------------

@@ -16,7 +16,15 @@ START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 def _task(dag: DAG) -> ZenDriveStatsOperator:
     extra: dict[str, Any] = {}  # strings from the environment: the operator checks them
-    for name in ("output_path", "output_format", "sql_conn_id", "table", "from_date", "to_date"):
+    for name in (
+        "output_path",
+        "output_format",
+        "sql_conn_id",
+        "table",
+        "revisions_table",
+        "from_date",
+        "to_date",
+    ):
         value = os.environ.get(f"ZD_TEST_{name.upper()}")
         if value:
             extra[name] = value

@@ -1,9 +1,10 @@
 """
 Check the provider as users install it: run with the Python of a fresh venv that holds only the built wheel,
-its declared dependencies and one Airflow release (``scripts/install_check.sh`` builds it).
+its declared dependencies (extras ``sql`` and ``parquet``) and one Airflow release (``scripts/install_check.sh`` builds it).
 
 1. The package comes from that venv's site-packages (not this checkout), Airflow is the expected release, and
-   ``aiohttp`` is absent (no Airflow 3 release brings it: the deferrable sensor must work without it).
+   ``aiohttp`` is absent (no Airflow 3 release brings it: the deferrable sensor must work without it), and the
+   ``parquet`` extra brought pyarrow.
 2. Every module imports (but the pytest plugin, which needs pytest, and the retry policy before Airflow 3.3).
 3. Airflow lists the provider, its connection type and its extra link.
 4. A real deployment, ``airflow standalone`` (API server, scheduler, DAG processor, triggerer, LocalExecutor),
@@ -128,6 +129,7 @@ def check_package(checks: Checks, expected_airflow: str) -> None:
         f"Airflow is {expected_airflow}", airflow.__version__ == expected_airflow, airflow.__version__
     )
     checks.check("aiohttp is not installed", importlib.util.find_spec("aiohttp") is None)
+    checks.check("the parquet extra brings pyarrow", importlib.util.find_spec("pyarrow") is not None)
     major_minor = tuple(int(part) for part in expected_airflow.split(".")[:2])
     failures = []
     for module in pkgutil.walk_packages(airflow_provider_zendrive.__path__, "airflow_provider_zendrive."):
