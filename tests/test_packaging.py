@@ -106,12 +106,12 @@ def test_the_declared_dependencies_are_the_imported_ones() -> None:
 
     imported = imported_distributions()
     # Imported only where their own host loads us: pytest through the pytest11 entry point, the OpenLineage
-    # provider by calling get_openlineage_facets_on_complete; common-sql is the `sql` extra (table outputs).
-    loaded_by_their_host = {"pytest", "apache-airflow-providers-openlineage"}
-    assert names(PYPROJECT["project"]["optional-dependencies"]["sql"]) == {
-        "apache-airflow-providers-common-sql"
-    }
-    assert set(imported) - loaded_by_their_host - {"apache-airflow-providers-common-sql"} == names(
-        PYPROJECT["project"]["dependencies"]
-    )
+    # provider (and its client) by calling get_openlineage_facets_on_*; common-sql is the `sql` extra (table
+    # outputs) and pyarrow the `parquet` extra (Parquet files).
+    loaded_by_their_host = {"pytest", "apache-airflow-providers-openlineage", "openlineage"}
+    extras = {"sql": {"apache-airflow-providers-common-sql"}, "parquet": {"pyarrow"}}
+    for extra, distributions in extras.items():
+        assert names(PYPROJECT["project"]["optional-dependencies"][extra]) == distributions
+    optional = set().union(*extras.values())
+    assert set(imported) - loaded_by_their_host - optional == names(PYPROJECT["project"]["dependencies"])
     assert imported["pytest"] == {"airflow_provider_zendrive/testing/pytest_plugin.py"}

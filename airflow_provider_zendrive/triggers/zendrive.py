@@ -32,11 +32,10 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_zendrive._client import DEFAULT_CONN_ID, polling
+from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.api import single_attempt
 from airflow_provider_zendrive._client.retry import poll_again_after
 from airflow_provider_zendrive._client.settings import ZenDriveSettings
-from airflow_provider_zendrive._client.transport import ssl_context
 from airflow_provider_zendrive._compat import aextra_dejson, amask_secret
 from airflow_provider_zendrive.exceptions import ZenDriveError, ZenDriveServiceInactiveError
 
@@ -98,6 +97,10 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
         except ZenDriveError as exc:
             yield _error(exc.message)
             return
+        # The transport and the poll load when a trigger runs, not when the module is imported (the sensor's
+        # module imports this one to defer, and parse time stays free of the HTTP stack).
+        from airflow_provider_zendrive._client.transport import ssl_context
+
         try:  # loading a CA bundle reads files: keep it off the event loop
             context = await asyncio.to_thread(ssl_context, settings.verify)
         except (OSError, ValueError) as exc:
@@ -107,6 +110,8 @@ class ZenDriveServiceActiveTrigger(BaseTrigger):
 
     async def _wait(self, settings: ZenDriveSettings, context: ssl.SSLContext) -> TriggerEvent:
         """Take the shared poll's answers at this trigger's own pace until one ends the wait."""
+        from airflow_provider_zendrive._client import polling
+
         with polling.shared_poll(settings, context).waiter(
             self.poke_interval, self.first_poll_after
         ) as waiter:
