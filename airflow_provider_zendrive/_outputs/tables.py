@@ -7,9 +7,10 @@ Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``
 * Rows are upserted on the primary key with the statement the hook's common-sql dialect generates
   (``REPLACE INTO`` on SQLite and MySQL, ``INSERT ... ON CONFLICT (service_id, date) DO UPDATE`` on
   PostgreSQL), so a rerun or an overlapping window updates rows in place.
-* ``CREATE TABLE IF NOT EXISTS`` and every upsert run on one connection and are committed once; any failure
-  rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.) On SQLite
-  the transaction is ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
+* The tables are created first (``CREATE TABLE IF NOT EXISTS``, see :func:`create_tables`), committed on their
+  own; then every upsert runs in one transaction, committed once: any failure rolls all rows back. The DDL never
+  shares the writing transaction because MySQL and MariaDB commit at every DDL statement. On SQLite the
+  transactions are ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
   failing with "database is locked".
 * Optionally, an audit trail: with ``revisions_table``, every counter a write changes is appended there (one row
   per changed value: the day, the counter, old and new value, when and by which task), in the same transaction.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +44,12 @@ __all__ = [
     "TABLE_COLUMNS",
     "Revision",
     "TableWrite",
-    "begin_transaction",
     "check_table_target",
-    "create_if_missing",
+    "connection",
     "create_revisions_table_sql",
+    "create_sql",
     "create_table_sql",
+    "create_tables",
     "describe_revision",
     "get_db_hook",
     "quote_table",
@@ -59,7 +61,7 @@ __all__ = [
 TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, "fetched_at")
 #: The primary key, and the conflict target of the upsert.
 KEY_COLUMNS: tuple[str, ...] = ("service_id", "date")
-_TYPES = {"date": "DATE", "fetched_at": "TIMESTAMP"}
+_TYPES = {name: {"date": "DATE", "fetched_at": "TIMESTAMP"}.get(name, "BIGINT") for name in TABLE_COLUMNS}
 #: The columns of the optional audit trail (``revisions_table``): one row per counter value a write changed.
 REVISION_COLUMNS: tuple[str, ...] = (
     "service_id",
@@ -161,17 +163,31 @@ def check_table_target(hook: DbApiHook, table: str) -> None:
             conn.close()
 
 
+def create_sql(
+    quoted_table: str, types: Mapping[str, str], quote_format: str = '"{}"', key: Sequence[str] = ()
+) -> str:
+    """
+    A portable ``CREATE TABLE IF NOT EXISTS`` statement: every column ``NOT NULL``, in the order of ``types``.
+
+    :param quoted_table: the name, from :func:`quote_table`.
+    :param types: ``{column: SQL type}``.
+    :param quote_format: the hook's ``escape_word_format``.
+    :param key: the primary key's columns; empty: no key.
+    """
+    columns = [f"{quote_format.format(name)} {sql_type} NOT NULL" for name, sql_type in types.items()]
+    if key:
+        columns.append(f"PRIMARY KEY ({', '.join(quote_format.format(name) for name in key)})")
+    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
+
+
 def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
-    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
-    columns = [f"{quote_format.format(name)} {_TYPES.get(name, 'BIGINT')} NOT NULL" for name in TABLE_COLUMNS]
-    key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
+    return create_sql(quoted_table, _TYPES, quote_format, KEY_COLUMNS)
 
 
 def create_revisions_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
-    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
-    columns = [f"{quote_format.format(name)} {_REVISION_TYPES[name]} NOT NULL" for name in REVISION_COLUMNS]
-    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
+    return create_sql(quoted_table, _REVISION_TYPES, quote_format)
 
 
 @dataclass(frozen=True)
@@ -213,14 +229,15 @@ def upsert_rows(
     revised_by: str = "",
 ) -> TableWrite:
     """
-    Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked, and report the
-    revisions: rows that existed with other counters. They are read in the same transaction, before the write,
-    and appended to ``revisions_table`` when one is given, in that transaction too: all or nothing.
+    Upsert ``rows`` into ``table`` in one transaction, after creating the tables if asked (committed on their
+    own, see :func:`create_tables`), and report the revisions: rows that existed with other counters. They are
+    read in the same transaction, before the write, and appended to ``revisions_table`` when one is given, in
+    that transaction too: all or nothing.
 
     :param hook: the SQL hook from :func:`get_db_hook`.
     :param table: ``[schema.]name``.
     :param rows: rows from :func:`~airflow_provider_zendrive._outputs.rows.daily_rows`.
-    :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
+    :param create_table: create the missing tables first.
     :param fetched_at: the value of ``fetched_at`` (default: now, UTC), and of ``revised_at``.
     :param revisions_table: ``[schema.]name`` of the audit trail (created if ``create_table``); None: none.
     :param revised_by: who wrote, for the audit trail (the operator passes ``dag_id.task_id run run_id``).
@@ -241,20 +258,18 @@ def upsert_rows(
         [quote_format.format(name) for name in TABLE_COLUMNS],
         replace_index=[quote_format.format(name) for name in KEY_COLUMNS],
     )
-    with transaction(hook) as cursor:
-        if create_table:
-            create_if_missing(cursor, hook, quoted, create_table_sql(quoted, quote_format))
-        revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
-        if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
-            cursor.executemany(sql, values)
-        if quoted_revisions is not None:
-            if create_table:
-                create_if_missing(
-                    cursor,
-                    hook,
-                    quoted_revisions,
-                    create_revisions_table_sql(quoted_revisions, quote_format),
-                )
+    with connection(hook) as conn:
+        if create_table:  # no rows (fill_missing_days=False, no traffic): the tables are still created
+            ddl = {quoted: create_table_sql(quoted, quote_format)}
+            if quoted_revisions is not None:
+                ddl[quoted_revisions] = create_revisions_table_sql(quoted_revisions, quote_format)
+            create_tables(conn, hook, ddl)
+        with transaction(conn) as cursor:
+            revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
+            if values:
+                cursor.executemany(sql, values)
+            if quoted_revisions is None:
+                return TableWrite(len(values), revisions)
             audit = [
                 (revision.service_id, revision.date, name, old, new, fetched, revised_by)
                 for revision in revisions
@@ -302,36 +317,56 @@ def describe_revision(revision: Revision) -> str:
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def create_if_missing(cursor: Any, hook: DbApiHook, quoted_table: str, ddl: str) -> None:
+def create_tables(conn: Any, hook: DbApiHook, ddl: Mapping[str, str]) -> None:
     """
-    Run ``CREATE TABLE IF NOT EXISTS`` inside the caller's transaction, safely against concurrent creators.
+    Create the tables that are missing, in a transaction of their own on ``conn``, committed before the caller
+    writes anything: MySQL and MariaDB commit at every DDL statement (``CREATE TABLE IF NOT EXISTS`` of a table
+    that exists included), so a DDL statement inside a writing transaction would commit the writes before it.
+    A write that fails afterwards leaves the tables created and without its rows.
 
-    On PostgreSQL two transactions that create the same new table at once collide on the catalog
-    (``UniqueViolation`` on ``pg_type``) although both say ``IF NOT EXISTS``: a mapped fleet's first run did.
-    When the table does not exist yet, a transaction-scoped advisory lock on its name serializes the creators:
-    the second waits for the first to commit, then finds the table. Once it exists, no lock is taken.
+    Safe against concurrent creators (a mapped fleet's first run). On PostgreSQL two transactions that create
+    the same new table at once collide on the catalog (``UniqueViolation`` on ``pg_type``) although both say
+    ``IF NOT EXISTS``; when a table does not exist yet, a transaction-scoped advisory lock on its name
+    serializes the creators: the second waits for the first to commit, then finds the table (once it exists,
+    no lock is taken). SQLite's ``BEGIN IMMEDIATE`` queues them; MySQL and MariaDB lock the table's metadata.
+
+    :param conn: a connection from :func:`connection`.
+    :param hook: its hook (for the dialect and the placeholder).
+    :param ddl: ``{quoted table: its CREATE TABLE IF NOT EXISTS statement}``, created in this order.
     """
-    if getattr(hook, "dialect_name", "") == "postgresql":
-        cursor.execute(f"SELECT to_regclass({hook.placeholder})", (quoted_table,))
-        if cursor.fetchone()[0] is None:
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))", (f"zendrive:{quoted_table}",)
-            )
-    cursor.execute(ddl)
+    with transaction(conn) as cursor:
+        for quoted_table, statement in ddl.items():
+            if getattr(hook, "dialect_name", "") == "postgresql":
+                cursor.execute(f"SELECT to_regclass({hook.placeholder})", (quoted_table,))
+                if cursor.fetchone()[0] is None:
+                    cursor.execute(
+                        f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))",
+                        (f"zendrive:{quoted_table}",),
+                    )
+            cursor.execute(statement)
 
 
 @contextlib.contextmanager
-def transaction(hook: DbApiHook) -> Iterator[Any]:
-    """
-    One transaction on a fresh connection of ``hook``, as a cursor: committed when the block ends, rolled back
-    on any exception (then re-raised), the connection closed either way. On SQLite it is ``BEGIN IMMEDIATE``
-    (see :func:`begin_transaction`).
-    """
+def connection(hook: DbApiHook) -> Iterator[Any]:
+    """A fresh connection of ``hook`` for :func:`transaction` blocks, autocommit off, closed when the block ends."""
     conn: Any = hook.get_conn()
     try:
         if hook.supports_autocommit:
             hook.set_autocommit(conn, False)
-        begin_transaction(conn)
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+@contextlib.contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    """
+    One transaction on ``conn`` (from :func:`connection`), as a cursor: committed when the block ends, rolled
+    back on any exception (then re-raised). On SQLite it is ``BEGIN IMMEDIATE`` (see :func:`_begin_sqlite_write`).
+    """
+    try:
+        _begin_sqlite_write(conn)
         cursor = conn.cursor()
         try:
             yield cursor
@@ -342,14 +377,12 @@ def transaction(hook: DbApiHook) -> Iterator[Any]:
         with contextlib.suppress(Exception):
             conn.rollback()
         raise
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
 
 
-def begin_transaction(conn: Any) -> None:
+def _begin_sqlite_write(conn: Any) -> None:
     """
-    Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it.
+    On sqlite3 only (a no-op on other drivers), open the transaction explicitly: the driver's legacy mode would
+    run DDL outside of it, and would begin it deferred.
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, waiting up to :data:`SQLITE_BUSY_TIMEOUT_MS` for other
     writers (threads or processes) to finish. A deferred ``BEGIN`` followed by a write is SQLite's lock-upgrade

@@ -353,7 +353,7 @@ def test_sqlite_failure_mid_write_leaves_the_table_as_it_was(
     assert sqlite_rows(db) == before
 
 
-def test_sqlite_failure_on_a_new_table_leaves_no_table(
+def test_sqlite_failure_on_a_new_table_leaves_it_empty(
     zendrive_emulator: ZenDriveEmulator,
     zendrive_conn: str,
     sqlite_conn: tuple[str, Path],
@@ -372,8 +372,11 @@ def test_sqlite_failure_on_a_new_table_leaves_no_table(
     monkeypatch.setattr("airflow_provider_zendrive.operators.zendrive.daily_rows", with_a_bad_row)
     with pytest.raises(sqlite3.IntegrityError):
         run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+    with sqlite3.connect(db) as conn:  # the DDL is committed before the write (MySQL would commit it anyway)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [
+            ("zendrive_daily_usage",)
+        ]
+        assert conn.execute("SELECT COUNT(*) FROM zendrive_daily_usage").fetchone() == (0,)
 
 
 def test_postgres_upsert_types_and_rollback(
