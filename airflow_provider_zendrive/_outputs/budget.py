@@ -59,6 +59,7 @@ __all__ = [
 
 #: The ledger's columns; ``(service_id, month, threshold)`` (:data:`LEDGER_KEY`) is its primary key.
 LEDGER_COLUMNS = ("service_id", "month", "threshold", "crossed_on", "month_to_date", "budget", "alerted_at")
+#: The ledger's primary key: one alert per service, month and threshold.
 LEDGER_KEY = LEDGER_COLUMNS[:3]
 _LEDGER_TYPES = {
     "service_id": "BIGINT",

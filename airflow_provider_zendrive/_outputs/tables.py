@@ -363,7 +363,8 @@ def connection(hook: DbApiHook) -> Iterator[Any]:
 def transaction(conn: Any) -> Iterator[Any]:
     """
     One transaction on ``conn`` (from :func:`connection`), as a cursor: committed when the block ends, rolled
-    back on any exception (then re-raised). On SQLite it is ``BEGIN IMMEDIATE`` (see :func:`_begin_sqlite_write`).
+    back on any exception (then re-raised). On SQLite it is ``BEGIN IMMEDIATE``: writers wait up to
+    :data:`SQLITE_BUSY_TIMEOUT_MS` for each other instead of failing with "database is locked".
     """
     try:
         _begin_sqlite_write(conn)
