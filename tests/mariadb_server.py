@@ -102,9 +102,12 @@ def mariadb_server() -> Iterator[dict[str, object]]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise MariaDBUnavailable(f"mariadbd did not start: {_read(log)[-800:]}")
             time.sleep(0.1)
-        version = subprocess.run(
-            [server, "--version"], capture_output=True, text=True, check=False, timeout=30
-        ).stdout.strip()
+        banner = (
+            subprocess.run(  # "/usr/sbin/mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu ..."
+                [server, "--version"], capture_output=True, text=True, check=False, timeout=30
+            ).stdout
+        )
+        version = "MariaDB " + banner.partition(" Ver ")[2].split(" for ")[0].split("-MariaDB")[0]
         yield {"host": "127.0.0.1", "port": port, "user": "root", "socket": sock, "version": version}
     finally:
         if process is not None:

@@ -4,9 +4,11 @@ Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``
 * The table (default ``zendrive_daily_usage``) has the columns of :data:`~airflow_provider_zendrive._outputs.rows.COLUMNS`
   plus ``fetched_at`` (UTC timestamp), primary key ``(service_id, date)``, and ``BIGINT`` counters: byte counts
   pass ``2**31`` every day.
-* Rows are upserted on the primary key with the statement the hook's common-sql dialect generates
-  (``REPLACE INTO`` on SQLite and MySQL, ``INSERT ... ON CONFLICT (service_id, date) DO UPDATE`` on
-  PostgreSQL), so a rerun or an overlapping window updates rows in place.
+* Rows are upserted on the primary key, so a rerun or an overlapping window updates rows in place. On
+  PostgreSQL they are ``COPY``-ed into a temporary table, and one ``INSERT ... SELECT ... ON CONFLICT
+  (service_id, date) DO UPDATE`` upserts them all and returns the rows whose counters it changed;
+  elsewhere one ``executemany`` of the statement the hook's common-sql dialect
+  generates (``REPLACE INTO`` on SQLite and MySQL) follows a read of the rows it replaces.
 * The tables are created first (``CREATE TABLE IF NOT EXISTS``, see :func:`create_tables`), committed on their
   own; then every upsert runs in one transaction, committed once: any failure rolls all rows back. The DDL never
   shares the writing transaction because MySQL and MariaDB commit at every DDL statement. On SQLite the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,9 +268,13 @@ def upsert_rows(
                 ddl[quoted_revisions] = create_revisions_table_sql(quoted_revisions, quote_format)
             create_tables(conn, hook, ddl)
         with transaction(conn) as cursor:
-            revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
-            if values:
-                cursor.executemany(sql, values)
+            copies = hasattr(cursor, "copy") or hasattr(cursor, "copy_expert")  # psycopg 3, psycopg2
+            if values and copies and getattr(hook, "dialect_name", "") == "postgresql":
+                revisions = _copy_and_upsert(cursor, quoted, quote_format, values)
+            else:
+                revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
+                if values:
+                    cursor.executemany(sql, values)
             if quoted_revisions is None:
                 return TableWrite(len(values), revisions)
             audit = [
@@ -304,6 +311,62 @@ def _revisions(
             changes = {name: (old[name], int(row[name])) for name in counters if old[name] != int(row[name])}
             if changes:  # a new row, or one with the same counters, is not a revision
                 revisions.append(Revision(service_id, str(row["date"]), changes))
+    return sorted(revisions, key=lambda revision: (revision.date, revision.service_id))
+
+
+#: The temporary table :func:`_copy_and_upsert` copies the rows into (dropped at commit or rollback).
+_INCOMING = "zendrive_incoming"
+
+
+def _copy_and_upsert(
+    cursor: Any, quoted: str, quote_format: str, values: list[tuple[Any, ...]]
+) -> list[Revision]:
+    """
+    PostgreSQL: ``COPY`` the rows into a temporary table, then upsert them all with one statement that also
+    returns the revisions: its ``changed`` CTE reads the table as it was before the statement (every part of a
+    statement sees the same snapshot), the ``upsert`` CTE writes. The temporary table is dropped at the end of
+    the transaction. psycopg 3 streams the rows (``cursor.copy``); psycopg2 sends them as COPY text.
+    """
+    counters = [name for name in COLUMNS if name not in KEY_COLUMNS]
+    names = ", ".join(quote_format.format(name) for name in TABLE_COLUMNS)
+    key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
+    columns = ", ".join(f"{quote_format.format(name)} {_TYPES[name]}" for name in TABLE_COLUMNS)
+    cursor.execute(f"CREATE TEMPORARY TABLE {_INCOMING} ({columns}) ON COMMIT DROP")
+    copy = f"COPY {_INCOMING} ({names}) FROM STDIN"
+    if hasattr(cursor, "copy"):
+        with cursor.copy(copy) as stream:
+            for row in values:
+                stream.write_row(row)
+    else:  # the values are ints and ISO dates: nothing to escape in COPY's text format
+        text = "".join("\t".join("\\N" if v is None else str(v) for v in row) + "\n" for row in values)
+        cursor.copy_expert(copy, io.StringIO(text))
+    old = ", ".join(f"t.{quote_format.format(name)}" for name in counters)
+    new = ", ".join(f"i.{quote_format.format(name)}" for name in counters)
+    joined = " AND ".join(
+        f"t.{quote_format.format(name)} = i.{quote_format.format(name)}" for name in KEY_COLUMNS
+    )
+    updates = ", ".join(
+        f"{quote_format.format(name)} = EXCLUDED.{quote_format.format(name)}"
+        for name in TABLE_COLUMNS
+        if name not in KEY_COLUMNS
+    )
+    service, date = (f"t.{quote_format.format(name)}" for name in KEY_COLUMNS)
+    cursor.execute(
+        f"WITH changed AS (SELECT {service}, {date}, {old}, {new} FROM {quoted} AS t "  # noqa: S608
+        f"JOIN {_INCOMING} AS i ON {joined} WHERE ({old}) IS DISTINCT FROM ({new})), "
+        f"upsert AS (INSERT INTO {quoted} ({names}) SELECT {names} FROM {_INCOMING} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}) "
+        "SELECT * FROM changed"
+    )
+    revisions = []
+    for record in cursor.fetchall():
+        before, after = record[2 : 2 + len(counters)], record[2 + len(counters) :]
+        changes = {
+            name: (int(o), int(n))
+            for name, o, n in zip(counters, before, after, strict=True)
+            if int(o) != int(n)
+        }
+        revisions.append(Revision(int(record[0]), str(record[1])[:10], changes))
     return sorted(revisions, key=lambda revision: (revision.date, revision.service_id))
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 from warehouses import Warehouse
-from zendrive_expected import DAILY_KEYS, truth_tuples
+from zendrive_expected import COLUMNS, DAILY_KEYS, truth_tuples
 
 from airflow_provider_zendrive._outputs.tables import TABLE_COLUMNS, Revision, upsert_rows
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
@@ -211,3 +212,27 @@ def test_concurrent_first_writes_to_new_tables_all_succeed(warehouse: Warehouse)
             thread.join(timeout=120)
         assert errors == []
         assert len(warehouse.rows(table)) == WRITERS * 20
+
+
+def test_postgres_writes_the_same_through_psycopg2(
+    monkeypatch: pytest.MonkeyPatch, set_connection: Callable[..., str], postgresql_db: dict[str, Any]
+) -> None:
+    """The PostgreSQL provider runs on psycopg2 where psycopg 3 or SQLAlchemy 2 is missing: COPY works there too."""
+    import psycopg2
+
+    monkeypatch.setattr("airflow.providers.postgres.hooks.postgres.USE_PSYCOPG3", False)
+    warehouse = Warehouse("postgresql", set_connection(str(postgresql_db["uri"]), "zd_pg2"))
+    assert isinstance(warehouse.hook().get_conn(), psycopg2.extensions.connection)
+    upsert_rows(warehouse.hook(), TABLE, rows(range(1, 4)), revisions_table=AUDIT)
+    changed = upsert_rows(warehouse.hook(), TABLE, rows(range(2, 6), bump={3: 7}), revisions_table=AUDIT)
+    assert changed.revisions == [
+        Revision(7, "2026-05-03", {"total_requests": (3000, 3007), "bytes_sent": (10**12 + 3, 10**12 + 38)})
+    ]
+    expected = rows(range(1, 6), bump={3: 7})
+    assert warehouse.rows() == [tuple(row[name] for name in COLUMNS) for row in expected]
+    assert warehouse.records(f"SELECT COUNT(*) FROM {AUDIT}") == [(2,)]  # noqa: S608
+    bad = rows(range(1, 8))
+    bad[5]["bytes_sent"] = None
+    with pytest.raises(psycopg2.Error, match="bytes_sent"):
+        upsert_rows(warehouse.hook(), TABLE, bad)
+    assert len(warehouse.rows()) == 5
