@@ -1,11 +1,14 @@
 """
-Table sink: upserting 366 x N daily rows (N services) into SQLite and PostgreSQL.
+Table sink: upserting 366 x N daily rows (N services) into SQLite, PostgreSQL and MariaDB.
 
 Ours is :func:`airflow_provider_zendrive._outputs.tables.upsert_rows`, what ``ZenDriveStatsOperator`` runs for
-``sql_conn_id`` (``CREATE TABLE IF NOT EXISTS`` + one ``executemany`` of the dialect's upsert, one transaction).
-The baseline is common-sql's ``DbApiHook.insert_rows(table, rows, target_fields, replace=True)`` with its
-defaults (``commit_every=1000``; row by row on SQLite, ``executemany`` per 1000 rows on PostgreSQL, whose hook
-sets ``supports_executemany``), given the conflict key as ``replace_index``. Both start from the same row dicts
+``sql_conn_id``, revision detection included: ``CREATE TABLE IF NOT EXISTS`` (committed on its own), then one
+transaction: on PostgreSQL a ``COPY`` into a temporary table and one ``INSERT ... ON CONFLICT DO UPDATE`` that
+also returns the changed rows; elsewhere a read of the rows it replaces and one ``executemany`` of the
+dialect's upsert (``REPLACE INTO``). The baseline is common-sql's
+``DbApiHook.insert_rows(table, rows, target_fields, replace=True)`` with its defaults (``commit_every=1000``;
+row by row on SQLite, ``executemany`` per 1000 rows on PostgreSQL and MySQL, whose hooks set
+``supports_executemany``), given the conflict key as ``replace_index``; it detects no revisions. Both start from the same row dicts
 (the baseline's timing includes turning them into tuples) and write through the same hook type, from the same
 Airflow connection.
 
@@ -22,6 +25,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -131,21 +135,43 @@ def run(quick: bool) -> list[Result]:
                     results.extend(_measure_db("PostgreSQL", "zendrive_bench_pg", detail, sizes, repeats))
             except PostgresUnavailable as exc:
                 eprint(f"table: PostgreSQL skipped: {exc}")
-                results.append(
-                    Result(
-                        "Table sink",
-                        "PostgreSQL",
-                        "not run",
-                        "not run",
-                        Series(),
-                        "<= 1",
-                        None,
-                        f"skipped: {exc}",
-                    )
-                )
+                results.append(_not_run("PostgreSQL", exc))
+            results.extend(_measure_mariadb(sizes, repeats))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return results
+
+
+def _not_run(name: str, exc: Exception) -> Result:
+    return Result("Table sink", name, "not run", "not run", Series(), "<= 1", None, f"skipped: {exc}")
+
+
+def _measure_mariadb(sizes: tuple[int, ...], repeats: int) -> list[Result]:
+    """The MariaDB rows, on the tests' throwaway server (``tests/mariadb_server.py``), through the MySQL provider."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+    from mariadb_server import MariaDBUnavailable, mariadb_server
+
+    try:
+        with mariadb_server() as server:
+            import MySQLdb
+
+            conn = MySQLdb.connect(host=str(server["host"]), port=int(str(server["port"])), user="root")
+            try:
+                conn.cursor().execute("CREATE DATABASE bench")
+            finally:
+                conn.close()
+            os.environ["AIRFLOW_CONN_ZENDRIVE_BENCH_MARIADB"] = (
+                f"mysql://root@{server['host']}:{server['port']}/bench"
+            )
+            detail = f"{server['version']}, mysqlclient, no flush at commit"
+            return _measure_db("MariaDB", "zendrive_bench_mariadb", detail, sizes, repeats)
+    except MariaDBUnavailable as exc:
+        eprint(f"table: MariaDB skipped: {exc}")
+        return [_not_run("MariaDB", exc)]
+
+
+#: The issue 24 target: the PostgreSQL write of 100 services x a year, revisions detected, at most 0.6 x.
+_BULK_TARGET = {("PostgreSQL", 36600): 0.6}
 
 
 def _measure_db(name: str, conn_id: str, detail: str, sizes: tuple[int, ...], repeats: int) -> list[Result]:
@@ -171,10 +197,11 @@ def _measure_db(name: str, conn_id: str, detail: str, sizes: tuple[int, ...], re
                 f"table: {name} {len(rows)} rows {situation}: ours {Series(ours).median:.3f} s, "
                 f"baseline {Series(base).median:.3f} s"
             )
-            met = ratio.median <= 1.0
+            target = _BULK_TARGET.get((name, len(rows)), 1.0)
+            met = ratio.median <= target
             note = detail
             if not met:
-                note += "; " + _miss_reason(name, len(rows), ratio)
+                note += "; " + _miss_reason(ratio, target)
             results.append(
                 Result(
                     "Table sink: upsert_rows / insert_rows(replace=True)",
@@ -182,7 +209,7 @@ def _measure_db(name: str, conn_id: str, detail: str, sizes: tuple[int, ...], re
                     Series(ours).fmt(),
                     Series(base).fmt(),
                     ratio,
-                    "<= 1",
+                    f"<= {target:g}",
                     met,
                     note,
                 )
@@ -190,16 +217,10 @@ def _measure_db(name: str, conn_id: str, detail: str, sizes: tuple[int, ...], re
     return results
 
 
-def _miss_reason(name: str, rows: int, ratio: Series) -> str:
-    reason = "slower than the baseline"
-    if min(ratio.values) < 1 < max(ratio.values):
-        reason += " by a median within the spread (some repeats faster, some slower)"
-    if name == "PostgreSQL" and rows <= 1000:
-        reason += (
-            ": with at most 1000 rows both send one executemany of the same INSERT ... ON CONFLICT (the "
-            "PostgreSQL hook sets supports_executemany) and commit once; ours also runs CREATE TABLE IF NOT "
-            "EXISTS first (one more round trip), as the operator does by default"
-        )
+def _miss_reason(ratio: Series, target: float) -> str:
+    reason = "slower than the baseline" if target == 1.0 else f"above {target:g} x the baseline"
+    if min(ratio.values) < target < max(ratio.values):
+        reason += " by a median within the spread (some repeats below the target, some above)"
     return reason
 
 

@@ -41,7 +41,8 @@ TARGETS = """\
   burst 1 <= 1.5 x and fewer 429s than without shared 429 knowledge), and faster than
   `HttpHook.run_with_advanced_retry` with tenacity exponential backoff.
 - Requests: `ceil(days / 366)` requests over 1 TLS connection.
-- Table sink: `upsert_rows` at least as fast as `DbApiHook.insert_rows(..., replace=True)`.
+- Table sink: `upsert_rows` (revisions detected) at least as fast as `DbApiHook.insert_rows(..., replace=True)` on
+  SQLite, PostgreSQL and MariaDB; on PostgreSQL 36,600 rows (100 services x a year) in <= 0.6 x.
 - History: `zendrive_history` loads a range in `ceil(days / 366)` requests from one task, faster than one daily run
   per day (the backfill path).
 - Triggers: 50 deferred sensors on one suspended key for 30 s at `poke_interval=5` make <= 7 requests (about 300
@@ -67,8 +68,10 @@ def machine() -> list[str]:
         f"airflow-provider-zendrive {_version('airflow-provider-zendrive')}",
         f"- apache-airflow-providers-http {_version('apache-airflow-providers-http')}, "
         f"common-sql {_version('apache-airflow-providers-common-sql')}, "
-        f"sqlite {_version('apache-airflow-providers-sqlite')}, postgres {_version('apache-airflow-providers-postgres')}",
+        f"sqlite {_version('apache-airflow-providers-sqlite')}, postgres {_version('apache-airflow-providers-postgres')}, "
+        f"mysql {_version('apache-airflow-providers-mysql')}",
         f"- requests {_version('requests')}, tenacity {_version('tenacity')}, psycopg {_version('psycopg')}, "
+        f"mysqlclient {_version('mysqlclient')}, "
         f"SQLite library {sqlite3.sqlite_version}",
         f"- Load average (1/5/15 min) at start: {load}",
     ]

@@ -145,6 +145,60 @@ def postgresql_db(postgresql_server: dict[str, object]) -> Iterator[dict[str, ob
 
 
 @pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[dict[str, object]]:
+    """
+    A throwaway MariaDB server for the session: ``{"host", "port", "user", "socket", "version"}``.
+
+    Started by :func:`mariadb_server.mariadb_server` and stopped at session end. If it cannot start, the tests
+    that need it are skipped, except when the ``CI`` variable is set: then they fail.
+    """
+    import contextlib
+
+    from mariadb_server import MariaDBUnavailable, mariadb_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            info = stack.enter_context(mariadb_server())
+        except MariaDBUnavailable as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"MariaDB is required in CI: {exc}")
+            pytest.skip(f"MariaDB unavailable: {exc}")
+        yield info
+
+
+@pytest.fixture
+def mariadb_db(mariadb_server: dict[str, object]) -> Iterator[dict[str, object]]:
+    """
+    A fresh, empty database on :func:`mariadb_server` for one test, dropped afterwards.
+
+    Yields ``{"host", "port", "user", "dbname", "uri"}``; ``uri`` is an Airflow ``mysql://`` connection URI
+    (the official MySQL provider's hook, on mysqlclient).
+    """
+    import uuid
+
+    import MySQLdb
+
+    dbname = f"test_{uuid.uuid4().hex[:12]}"
+    admin: dict[str, Any] = {
+        "host": mariadb_server["host"],
+        "port": mariadb_server["port"],
+        "user": mariadb_server["user"],
+    }
+
+    def run(statement: str) -> None:
+        conn = MySQLdb.connect(**admin)
+        try:
+            conn.cursor().execute(statement)
+        finally:
+            conn.close()
+
+    run(f"CREATE DATABASE `{dbname}`")
+    uri = f"mysql://{admin['user']}@{admin['host']}:{admin['port']}/{dbname}"
+    yield {**admin, "dbname": dbname, "uri": uri}
+    run(f"DROP DATABASE IF EXISTS `{dbname}`")
+
+
+@pytest.fixture(scope="session")
 def airflow_runner(tmp_path_factory: pytest.TempPathFactory) -> AirflowRunner:
     """
     Runs DAGs for real with ``airflow dags test`` (see :mod:`tests.airflow_runner` for the API).

@@ -22,7 +22,8 @@ row is inserted, the notifiers are called, and the row is committed as soon as t
 
 Two runs at the same moment queue on the write lock (SQLite) or on the key (a second insert of the same key
 waits for the first transaction, then fails; the claim is then found and the alert skipped). The ledger is
-created before any claim, in its own statement: MySQL and MariaDB commit at every DDL statement.
+created before any claim, in a transaction of its own (:func:`~airflow_provider_zendrive._outputs.tables.create_tables`):
+MySQL and MariaDB commit at every DDL statement.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_zendrive._outputs.summary import VOLUME_UNITS, format_volume
-from airflow_provider_zendrive._outputs.tables import create_if_missing, quote_table, transaction
+from airflow_provider_zendrive._outputs.tables import (
+    connection,
+    create_sql,
+    create_tables,
+    quote_table,
+    transaction,
+)
 from airflow_provider_zendrive.exceptions import ZenDriveInputError
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEDGER_COLUMNS",
+    "LEDGER_KEY",
     "Crossing",
     "budgets_in_bytes",
     "check_thresholds",
@@ -49,8 +57,10 @@ __all__ = [
     "read_month_to_date",
 ]
 
-#: The ledger's columns; ``(service_id, month, threshold)`` is its primary key.
+#: The ledger's columns; ``(service_id, month, threshold)`` (:data:`LEDGER_KEY`) is its primary key.
 LEDGER_COLUMNS = ("service_id", "month", "threshold", "crossed_on", "month_to_date", "budget", "alerted_at")
+#: The ledger's primary key: one alert per service, month and threshold.
+LEDGER_KEY = LEDGER_COLUMNS[:3]
 _LEDGER_TYPES = {
     "service_id": "BIGINT",
     "month": "VARCHAR(7)",
@@ -208,46 +218,44 @@ def notify_new_crossings(
     quoted = quote_table(ledger, quote)
     stamp = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(tzinfo=None)
     alerted_at = stamp.isoformat(sep=" ", timespec="seconds")
-    columns = [f"{quote.format(name)} {_LEDGER_TYPES[name]} NOT NULL" for name in LEDGER_COLUMNS]
-    key_names = [quote.format(name) for name in ("service_id", "month", "threshold")]
-    with transaction(hook) as cursor:  # the DDL alone: MySQL and MariaDB commit at every DDL statement
-        ddl = f"CREATE TABLE IF NOT EXISTS {quoted} ({', '.join(columns)}, PRIMARY KEY ({', '.join(key_names)}))"
-        create_if_missing(cursor, hook, quoted, ddl)
-    with transaction(hook) as cursor:
-        cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
-        claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
-    names = ", ".join(quote.format(name) for name in LEDGER_COLUMNS)
-    marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
-    insert = f"INSERT INTO {quoted} ({names}) VALUES ({marks})"  # noqa: S608
-    where = " AND ".join(f"{name} = {hook.placeholder}" for name in key_names)
-    select = f"SELECT COUNT(*) FROM {quoted} WHERE {where}"  # noqa: S608
-    fresh: list[Crossing] = []
-    failed: list[tuple[Crossing, BaseException]] = []
-    for crossing in crossings:
-        key = (crossing.service_id, crossing.month, crossing.threshold)
-        if key in claimed or any(key[:2] == (f.service_id, f.month) for f, _ in failed):
-            continue
-        row = (*key, crossing.day, crossing.month_to_date, crossing.budget, alerted_at)
-        try:
-            with transaction(hook) as cursor:
-                cursor.execute(select, key)  # claimed since the read above, by a run that committed
-                if int(cursor.fetchone()[0]):
-                    continue
-                cursor.execute(insert, row)  # a concurrent claim of the same key waits here, then fails
-                try:
-                    notify(crossing)
-                except Exception as exc:
-                    failed.append((crossing, exc))
-                    raise _NotDelivered from None
-        except _NotDelivered:
-            continue
-        except Exception:
-            with transaction(hook) as cursor:  # lost the race for the key: the other run sent it
-                cursor.execute(select, key)
-                if int(cursor.fetchone()[0]):
-                    continue
-            raise
-        fresh.append(crossing)
+    key_names = [quote.format(name) for name in LEDGER_KEY]
+    with connection(hook) as conn:
+        create_tables(conn, hook, {quoted: create_sql(quoted, _LEDGER_TYPES, quote, LEDGER_KEY)})
+        with transaction(conn) as cursor:
+            cursor.execute(f"SELECT service_id, month, threshold FROM {quoted}")  # noqa: S608
+            claimed = {(int(r[0]), str(r[1]), int(r[2])) for r in cursor.fetchall()}
+        names = ", ".join(quote.format(name) for name in LEDGER_COLUMNS)
+        marks = ", ".join([hook.placeholder] * len(LEDGER_COLUMNS))
+        insert = f"INSERT INTO {quoted} ({names}) VALUES ({marks})"  # noqa: S608
+        where = " AND ".join(f"{name} = {hook.placeholder}" for name in key_names)
+        select = f"SELECT COUNT(*) FROM {quoted} WHERE {where}"  # noqa: S608
+        fresh: list[Crossing] = []
+        failed: list[tuple[Crossing, BaseException]] = []
+        for crossing in crossings:
+            key = (crossing.service_id, crossing.month, crossing.threshold)
+            if key in claimed or any(key[:2] == (f.service_id, f.month) for f, _ in failed):
+                continue
+            row = (*key, crossing.day, crossing.month_to_date, crossing.budget, alerted_at)
+            try:
+                with transaction(conn) as cursor:
+                    cursor.execute(select, key)  # claimed since the read above, by a run that committed
+                    if int(cursor.fetchone()[0]):
+                        continue
+                    cursor.execute(insert, row)  # a concurrent claim of the same key waits here, then fails
+                    try:
+                        notify(crossing)
+                    except Exception as exc:
+                        failed.append((crossing, exc))
+                        raise _NotDelivered from None
+            except _NotDelivered:
+                continue
+            except Exception:
+                with transaction(conn) as cursor:  # lost the race for the key: the other run sent it
+                    cursor.execute(select, key)
+                    if int(cursor.fetchone()[0]):
+                        continue
+                raise
+            fresh.append(crossing)
     if failed:
         first = failed[0][1]
         first.add_note(

@@ -4,12 +4,15 @@ Writing daily rows to any SQL table reachable through a common-sql ``DbApiHook``
 * The table (default ``zendrive_daily_usage``) has the columns of :data:`~airflow_provider_zendrive._outputs.rows.COLUMNS`
   plus ``fetched_at`` (UTC timestamp), primary key ``(service_id, date)``, and ``BIGINT`` counters: byte counts
   pass ``2**31`` every day.
-* Rows are upserted on the primary key with the statement the hook's common-sql dialect generates
-  (``REPLACE INTO`` on SQLite and MySQL, ``INSERT ... ON CONFLICT (service_id, date) DO UPDATE`` on
-  PostgreSQL), so a rerun or an overlapping window updates rows in place.
-* ``CREATE TABLE IF NOT EXISTS`` and every upsert run on one connection and are committed once; any failure
-  rolls all rows back. (On SQLite the DDL joins the transaction too; MySQL commits DDL implicitly.) On SQLite
-  the transaction is ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
+* Rows are upserted on the primary key, so a rerun or an overlapping window updates rows in place. On
+  PostgreSQL they are ``COPY``-ed into a temporary table, and one ``INSERT ... SELECT ... ON CONFLICT
+  (service_id, date) DO UPDATE`` upserts them all and returns the rows whose counters it changed;
+  elsewhere one ``executemany`` of the statement the hook's common-sql dialect
+  generates (``REPLACE INTO`` on SQLite and MySQL) follows a read of the rows it replaces.
+* The tables are created first (``CREATE TABLE IF NOT EXISTS``, see :func:`create_tables`), committed on their
+  own; then every upsert runs in one transaction, committed once: any failure rolls all rows back. The DDL never
+  shares the writing transaction because MySQL and MariaDB commit at every DDL statement. On SQLite the
+  transactions are ``BEGIN IMMEDIATE``, so concurrent writers queue for the lock (up to a minute) instead of
   failing with "database is locked".
 * Optionally, an audit trail: with ``revisions_table``, every counter a write changes is appended there (one row
   per changed value: the day, the counter, old and new value, when and by which task), in the same transaction.
@@ -23,9 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +50,12 @@ __all__ = [
     "TABLE_TYPES",
     "Revision",
     "TableWrite",
-    "begin_transaction",
     "check_table_target",
-    "create_if_missing",
+    "connection",
     "create_revisions_table_sql",
+    "create_sql",
     "create_table_sql",
+    "create_tables",
     "describe_revision",
     "get_db_hook",
     "quote_table",
@@ -166,17 +171,31 @@ def check_table_target(hook: DbApiHook, table: str) -> None:
             conn.close()
 
 
+def create_sql(
+    quoted_table: str, types: Mapping[str, str], quote_format: str = '"{}"', key: Sequence[str] = ()
+) -> str:
+    """
+    A portable ``CREATE TABLE IF NOT EXISTS`` statement: every column ``NOT NULL``, in the order of ``types``.
+
+    :param quoted_table: the name, from :func:`quote_table`.
+    :param types: ``{column: SQL type}``.
+    :param quote_format: the hook's ``escape_word_format``.
+    :param key: the primary key's columns; empty: no key.
+    """
+    columns = [f"{quote_format.format(name)} {sql_type} NOT NULL" for name, sql_type in types.items()]
+    if key:
+        columns.append(f"PRIMARY KEY ({', '.join(quote_format.format(name) for name in key)})")
+    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
+
+
 def create_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
-    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
-    columns = [f"{quote_format.format(name)} {kind} NOT NULL" for name, kind in TABLE_TYPES.items()]
-    key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)}, PRIMARY KEY ({key}))"
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of the usage table."""
+    return create_sql(quoted_table, TABLE_TYPES, quote_format, KEY_COLUMNS)
 
 
 def create_revisions_table_sql(quoted_table: str, quote_format: str = '"{}"') -> str:
-    """The portable ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
-    columns = [f"{quote_format.format(name)} {kind} NOT NULL" for name, kind in REVISION_TYPES.items()]
-    return f"CREATE TABLE IF NOT EXISTS {quoted_table} ({', '.join(columns)})"
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of the audit trail (append-only, no key)."""
+    return create_sql(quoted_table, REVISION_TYPES, quote_format)
 
 
 @dataclass(frozen=True)
@@ -218,14 +237,15 @@ def upsert_rows(
     revised_by: str = "",
 ) -> TableWrite:
     """
-    Upsert ``rows`` into ``table`` in one transaction, creating the table first if asked, and report the
-    revisions: rows that existed with other counters. They are read in the same transaction, before the write,
-    and appended to ``revisions_table`` when one is given, in that transaction too: all or nothing.
+    Upsert ``rows`` into ``table`` in one transaction, after creating the tables if asked (committed on their
+    own, see :func:`create_tables`), and report the revisions: rows that existed with other counters. They are
+    read in the same transaction, before the write, and appended to ``revisions_table`` when one is given, in
+    that transaction too: all or nothing.
 
     :param hook: the SQL hook from :func:`get_db_hook`.
     :param table: ``[schema.]name``.
     :param rows: rows from :func:`~airflow_provider_zendrive._outputs.rows.daily_rows`.
-    :param create_table: run ``CREATE TABLE IF NOT EXISTS`` first.
+    :param create_table: create the missing tables first.
     :param fetched_at: the value of ``fetched_at`` (default: now, UTC), and of ``revised_at``.
     :param revisions_table: ``[schema.]name`` of the audit trail (created if ``create_table``); None: none.
     :param revised_by: who wrote, for the audit trail (the operator passes ``dag_id.task_id run run_id``).
@@ -246,20 +266,22 @@ def upsert_rows(
         [quote_format.format(name) for name in TABLE_COLUMNS],
         replace_index=[quote_format.format(name) for name in KEY_COLUMNS],
     )
-    with transaction(hook) as cursor:
-        if create_table:
-            create_if_missing(cursor, hook, quoted, create_table_sql(quoted, quote_format))
-        revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
-        if values:  # no rows (fill_missing_days=False, no traffic): the table is still created
-            cursor.executemany(sql, values)
-        if quoted_revisions is not None:
-            if create_table:
-                create_if_missing(
-                    cursor,
-                    hook,
-                    quoted_revisions,
-                    create_revisions_table_sql(quoted_revisions, quote_format),
-                )
+    with connection(hook) as conn:
+        if create_table:  # no rows (fill_missing_days=False, no traffic): the tables are still created
+            ddl = {quoted: create_table_sql(quoted, quote_format)}
+            if quoted_revisions is not None:
+                ddl[quoted_revisions] = create_revisions_table_sql(quoted_revisions, quote_format)
+            create_tables(conn, hook, ddl)
+        with transaction(conn) as cursor:
+            copies = hasattr(cursor, "copy") or hasattr(cursor, "copy_expert")  # psycopg 3, psycopg2
+            if values and copies and getattr(hook, "dialect_name", "") == "postgresql":
+                revisions = _copy_and_upsert(cursor, quoted, quote_format, values)
+            else:
+                revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
+                if values:
+                    cursor.executemany(sql, values)
+            if quoted_revisions is None:
+                return TableWrite(len(values), revisions)
             audit = [
                 (revision.service_id, revision.date, name, old, new, fetched, revised_by)
                 for revision in revisions
@@ -297,6 +319,62 @@ def _revisions(
     return sorted(revisions, key=lambda revision: (revision.date, revision.service_id))
 
 
+#: The temporary table :func:`_copy_and_upsert` copies the rows into (dropped at commit or rollback).
+_INCOMING = "zendrive_incoming"
+
+
+def _copy_and_upsert(
+    cursor: Any, quoted: str, quote_format: str, values: list[tuple[Any, ...]]
+) -> list[Revision]:
+    """
+    PostgreSQL: ``COPY`` the rows into a temporary table, then upsert them all with one statement that also
+    returns the revisions: its ``changed`` CTE reads the table as it was before the statement (every part of a
+    statement sees the same snapshot), the ``upsert`` CTE writes. The temporary table is dropped at the end of
+    the transaction. psycopg 3 streams the rows (``cursor.copy``); psycopg2 sends them as COPY text.
+    """
+    counters = [name for name in COLUMNS if name not in KEY_COLUMNS]
+    names = ", ".join(quote_format.format(name) for name in TABLE_COLUMNS)
+    key = ", ".join(quote_format.format(name) for name in KEY_COLUMNS)
+    columns = ", ".join(f"{quote_format.format(name)} {TABLE_TYPES[name]}" for name in TABLE_COLUMNS)
+    cursor.execute(f"CREATE TEMPORARY TABLE {_INCOMING} ({columns}) ON COMMIT DROP")
+    copy = f"COPY {_INCOMING} ({names}) FROM STDIN"
+    if hasattr(cursor, "copy"):
+        with cursor.copy(copy) as stream:
+            for row in values:
+                stream.write_row(row)
+    else:  # the values are ints and ISO dates: nothing to escape in COPY's text format
+        text = "".join("\t".join("\\N" if v is None else str(v) for v in row) + "\n" for row in values)
+        cursor.copy_expert(copy, io.StringIO(text))
+    old = ", ".join(f"t.{quote_format.format(name)}" for name in counters)
+    new = ", ".join(f"i.{quote_format.format(name)}" for name in counters)
+    joined = " AND ".join(
+        f"t.{quote_format.format(name)} = i.{quote_format.format(name)}" for name in KEY_COLUMNS
+    )
+    updates = ", ".join(
+        f"{quote_format.format(name)} = EXCLUDED.{quote_format.format(name)}"
+        for name in TABLE_COLUMNS
+        if name not in KEY_COLUMNS
+    )
+    service, date = (f"t.{quote_format.format(name)}" for name in KEY_COLUMNS)
+    cursor.execute(
+        f"WITH changed AS (SELECT {service}, {date}, {old}, {new} FROM {quoted} AS t "  # noqa: S608
+        f"JOIN {_INCOMING} AS i ON {joined} WHERE ({old}) IS DISTINCT FROM ({new})), "
+        f"upsert AS (INSERT INTO {quoted} ({names}) SELECT {names} FROM {_INCOMING} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}) "
+        "SELECT * FROM changed"
+    )
+    revisions = []
+    for record in cursor.fetchall():
+        before, after = record[2 : 2 + len(counters)], record[2 + len(counters) :]
+        changes = {
+            name: (int(o), int(n))
+            for name, o, n in zip(counters, before, after, strict=True)
+            if int(o) != int(n)
+        }
+        revisions.append(Revision(int(record[0]), str(record[1])[:10], changes))
+    return sorted(revisions, key=lambda revision: (revision.date, revision.service_id))
+
+
 def describe_revision(revision: Revision) -> str:
     """One log line for a revised day: the old and new value of each counter that changed."""
     changes = "; ".join(f"{name} {old:,} -> {new:,}" for name, (old, new) in revision.changes.items())
@@ -307,36 +385,57 @@ def describe_revision(revision: Revision) -> str:
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def create_if_missing(cursor: Any, hook: DbApiHook, quoted_table: str, ddl: str) -> None:
+def create_tables(conn: Any, hook: DbApiHook, ddl: Mapping[str, str]) -> None:
     """
-    Run ``CREATE TABLE IF NOT EXISTS`` inside the caller's transaction, safely against concurrent creators.
+    Create the tables that are missing, in a transaction of their own on ``conn``, committed before the caller
+    writes anything: MySQL and MariaDB commit at every DDL statement (``CREATE TABLE IF NOT EXISTS`` of a table
+    that exists included), so a DDL statement inside a writing transaction would commit the writes before it.
+    A write that fails afterwards leaves the tables created and without its rows.
 
-    On PostgreSQL two transactions that create the same new table at once collide on the catalog
-    (``UniqueViolation`` on ``pg_type``) although both say ``IF NOT EXISTS``: a mapped fleet's first run did.
-    When the table does not exist yet, a transaction-scoped advisory lock on its name serializes the creators:
-    the second waits for the first to commit, then finds the table. Once it exists, no lock is taken.
+    Safe against concurrent creators (a mapped fleet's first run). On PostgreSQL two transactions that create
+    the same new table at once collide on the catalog (``UniqueViolation`` on ``pg_type``) although both say
+    ``IF NOT EXISTS``; when a table does not exist yet, a transaction-scoped advisory lock on its name
+    serializes the creators: the second waits for the first to commit, then finds the table (once it exists,
+    no lock is taken). SQLite's ``BEGIN IMMEDIATE`` queues them; MySQL and MariaDB lock the table's metadata.
+
+    :param conn: a connection from :func:`connection`.
+    :param hook: its hook (for the dialect and the placeholder).
+    :param ddl: ``{quoted table: its CREATE TABLE IF NOT EXISTS statement}``, created in this order.
     """
-    if getattr(hook, "dialect_name", "") == "postgresql":
-        cursor.execute(f"SELECT to_regclass({hook.placeholder})", (quoted_table,))
-        if cursor.fetchone()[0] is None:
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))", (f"zendrive:{quoted_table}",)
-            )
-    cursor.execute(ddl)
+    with transaction(conn) as cursor:
+        for quoted_table, statement in ddl.items():
+            if getattr(hook, "dialect_name", "") == "postgresql":
+                cursor.execute(f"SELECT to_regclass({hook.placeholder})", (quoted_table,))
+                if cursor.fetchone()[0] is None:
+                    cursor.execute(
+                        f"SELECT pg_advisory_xact_lock(hashtext({hook.placeholder}))",
+                        (f"zendrive:{quoted_table}",),
+                    )
+            cursor.execute(statement)
 
 
 @contextlib.contextmanager
-def transaction(hook: DbApiHook) -> Iterator[Any]:
-    """
-    One transaction on a fresh connection of ``hook``, as a cursor: committed when the block ends, rolled back
-    on any exception (then re-raised), the connection closed either way. On SQLite it is ``BEGIN IMMEDIATE``
-    (see :func:`begin_transaction`).
-    """
+def connection(hook: DbApiHook) -> Iterator[Any]:
+    """A fresh connection of ``hook`` for :func:`transaction` blocks, autocommit off, closed when the block ends."""
     conn: Any = hook.get_conn()
     try:
         if hook.supports_autocommit:
             hook.set_autocommit(conn, False)
-        begin_transaction(conn)
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+@contextlib.contextmanager
+def transaction(conn: Any) -> Iterator[Any]:
+    """
+    One transaction on ``conn`` (from :func:`connection`), as a cursor: committed when the block ends, rolled
+    back on any exception (then re-raised). On SQLite it is ``BEGIN IMMEDIATE``: writers wait up to
+    :data:`SQLITE_BUSY_TIMEOUT_MS` for each other instead of failing with "database is locked".
+    """
+    try:
+        _begin_sqlite_write(conn)
         cursor = conn.cursor()
         try:
             yield cursor
@@ -347,14 +446,12 @@ def transaction(hook: DbApiHook) -> Iterator[Any]:
         with contextlib.suppress(Exception):
             conn.rollback()
         raise
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
 
 
-def begin_transaction(conn: Any) -> None:
+def _begin_sqlite_write(conn: Any) -> None:
     """
-    Open the transaction explicitly on sqlite3, whose legacy mode would run the DDL outside of it.
+    On sqlite3 only (a no-op on other drivers), open the transaction explicitly: the driver's legacy mode would
+    run DDL outside of it, and would begin it deferred.
 
     ``BEGIN IMMEDIATE`` takes the write lock up front, waiting up to :data:`SQLITE_BUSY_TIMEOUT_MS` for other
     writers (threads or processes) to finish. A deferred ``BEGIN`` followed by a write is SQLite's lock-upgrade

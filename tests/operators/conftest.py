@@ -1,4 +1,4 @@
-"""Fixtures of the operator tests: connections to the emulator and to SQL databases."""
+"""Fixtures of the operator tests: connections to the emulator and to SQL databases (``warehouse``: each kind)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from warehouses import KINDS, Warehouse
 
 if TYPE_CHECKING:
     from airflow_provider_zendrive.testing import ZenDriveEmulator
@@ -24,3 +25,19 @@ def sqlite_conn(tmp_path: Path, set_connection: Callable[..., str]) -> tuple[str
     """An Airflow SQLite connection ``zd_sqlite`` to a fresh database file, and that file."""
     path = tmp_path / "usage.db"
     return set_connection(json.dumps({"conn_type": "sqlite", "host": str(path)}), "zd_sqlite"), path
+
+
+@pytest.fixture(params=KINDS)
+def warehouse(
+    request: pytest.FixtureRequest, set_connection: Callable[..., str], tmp_path: Path
+) -> Warehouse:
+    """
+    An empty warehouse, once of each kind (:data:`warehouses.KINDS`): a SQLite file, a database on the
+    session's PostgreSQL server, one on its MariaDB server. The connection id is ``zd_wh``.
+    """
+    if request.param == "sqlite":
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
+    else:
+        database: dict[str, object] = request.getfixturevalue(f"{request.param}_db")
+        uri = str(database["uri"])
+    return Warehouse(request.param, set_connection(uri, "zd_wh"))

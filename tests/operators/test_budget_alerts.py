@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from warehouses import Warehouse
 
 from airflow_provider_zendrive._outputs.budget import Crossing, check_thresholds, find_crossings
 from airflow_provider_zendrive._outputs.rows import daily_rows
@@ -105,8 +106,8 @@ def test_a_month_of_daily_runs_sends_each_threshold_once_also_when_every_day_run
     assert ledger == [("2026-04", 50), ("2026-04", 80), ("2026-04", 100)]
 
 
-def test_a_failing_notifier_leaves_the_alert_to_the_retry(sqlite_conn: tuple[str, Path]) -> None:
-    conn_id, _ = sqlite_conn
+def test_a_failing_notifier_leaves_the_alert_to_the_retry(warehouse: Warehouse) -> None:
+    conn_id = warehouse.conn_id
     for day in APRIL:
         load_day(conn_id, day, lookback=0)
     calls: list[str] = []
@@ -182,32 +183,19 @@ def test_an_alert_task_without_a_notifier_is_refused() -> None:
         ZenDriveBudgetAlertOperator(task_id="budget", sql_conn_id="x", budget_gb=100.0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def warehouse(request: pytest.FixtureRequest, set_connection: Callable[..., str], tmp_path: Path) -> str:
-    """A SQL connection id to an empty warehouse: a SQLite file, or a database on a real PostgreSQL server."""
-    import json
-
-    if request.param == "sqlite":
-        return set_connection(json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "w.db")}), "zd_wh")
-    database: dict[str, object] = request.getfixturevalue("postgresql_db")
-    return set_connection(str(database["uri"]), "zd_wh")
-
-
 def test_an_smtp_server_refusing_one_alert_gets_each_threshold_exactly_once_across_try_retry_and_rerun(
-    warehouse: str, set_connection: Callable[..., str]
+    warehouse: Warehouse, set_connection: Callable[..., str]
 ) -> None:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
     from smtp_server import smtp_server
 
-    upsert_rows(
-        get_db_hook(warehouse), "zendrive_daily_usage", daily_rows(window_stats(SERVICE, *APRIL[::29]))
-    )
+    upsert_rows(warehouse.hook(), "zendrive_daily_usage", daily_rows(window_stats(SERVICE, *APRIL[::29])))
     budget_gb = final_april_bytes() / 1.15 / GB  # April ends at 115 %: 50, 80 and 100 % crossed
     with smtp_server() as mailbox:
         set_connection(mailbox.connection_json(), "smtp_budget")
         task = ZenDriveBudgetAlertOperator(
             task_id="budget",
-            sql_conn_id=warehouse,
+            sql_conn_id=warehouse.conn_id,
             budget_gb=budget_gb,
             thresholds=(50, 80, 100),
             notifiers=[
@@ -240,14 +228,14 @@ def test_an_smtp_server_refusing_one_alert_gets_each_threshold_exactly_once_acro
         f"<zendrive-budget.{SERVICE}.2026-04.{t}@airflow-provider-zendrive>" for t in thresholds
     ]
     assert str(mailbox.refused[0]["Message-ID"]) == message_ids[1]  # the refused try and its retry: one id
-    hook = get_db_hook(warehouse)
+    hook = warehouse.hook()
     assert sorted(hook.get_records("SELECT threshold FROM zendrive_budget_alerts")) == [(50,), (80,), (100,)]
 
 
 def test_a_failed_threshold_holds_back_the_higher_ones_of_its_service_and_month_only(
-    sqlite_conn: tuple[str, Path],
+    warehouse: Warehouse,
 ) -> None:
-    conn_id, _ = sqlite_conn
+    conn_id = warehouse.conn_id
     april = daily_rows(window_stats(SERVICE, *APRIL[::29]))
     upsert_rows(
         get_db_hook(conn_id), "zendrive_daily_usage", april + [{**row, "service_id": 99} for row in april]
@@ -269,3 +257,39 @@ def test_a_failed_threshold_holds_back_the_higher_ones_of_its_service_and_month_
     with pytest.raises(ConnectionError):
         task.execute({})
     assert delivered == ["zendrive-budget.99.2026-04.50", "zendrive-budget.99.2026-04.80"]
+
+
+def test_alert_tasks_running_at_once_send_each_threshold_once(warehouse: Warehouse) -> None:
+    """Two runs at the same moment (a rerun beside a retry): the second waits for the first's claim and skips."""
+    import threading
+    import time
+
+    from airflow_provider_zendrive._outputs.budget import notify_new_crossings
+
+    crossings = [
+        Crossing(SERVICE, "2026-04", threshold, "2026-04-20", threshold * GB, 100 * GB)
+        for threshold in (50, 80)
+    ]
+    sent: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def slow(crossing: Crossing) -> None:
+        time.sleep(0.3)  # the claim is held, uncommitted, while the alert goes out
+        sent.append(crossing.alert_id)
+
+    def run() -> None:
+        hook = warehouse.hook()
+        try:
+            start.wait(timeout=30)
+            notify_new_crossings(hook, "zendrive_budget_alerts", crossings, slow)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert sorted(sent) == sorted(crossing.alert_id for crossing in crossings)

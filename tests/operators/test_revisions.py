@@ -1,4 +1,7 @@
-"""Revisions: a write that changes the counters of rows already in the table says so (log and asset event)."""
+"""
+Revisions: a write that changes the counters of rows already in the table says so (log and asset event). What
+the table and the audit trail hold, on every warehouse, is in test_table_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pendulum
 import pytest
 from zendrive_expected import DAILY_KEYS
 
-from airflow_provider_zendrive._outputs.tables import Revision, get_db_hook, upsert_rows
+from airflow_provider_zendrive._outputs.tables import get_db_hook, upsert_rows
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.testing import ZenDriveEmulator
 
@@ -34,32 +37,6 @@ def rows(days: range, bump: dict[int, int] | None = None) -> list[dict[str, Any]
         }
         for day in days
     ]
-
-
-def check_revisions(conn_id: str) -> None:
-    hook = get_db_hook(conn_id)
-    first = upsert_rows(hook, "zendrive_daily_usage", rows(range(1, 4)))
-    assert (first.rows, first.revisions) == (3, [])  # new rows are not revisions
-
-    later = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
-    same = upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", rows(range(1, 4)), fetched_at=later)
-    assert same.revisions == []  # fetched_at alone changing is not a revision
-
-    changed = upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", rows(range(2, 6), bump={3: 7}))
-    assert changed.rows == 4
-    assert changed.revisions == [
-        Revision(7, "2026-05-03", {"total_requests": (3000, 3007), "bytes_sent": (10**12 + 3, 10**12 + 38)})
-    ]
-
-
-def test_sqlite_upserts_report_revisions(sqlite_conn: tuple[str, Path]) -> None:
-    check_revisions(sqlite_conn[0])
-
-
-def test_postgres_upserts_report_revisions(
-    set_connection: Callable[..., str], postgresql_db: dict[str, Any]
-) -> None:
-    check_revisions(set_connection(postgresql_db["uri"], "zd_pg_rev"))
 
 
 class _Event:
@@ -123,90 +100,9 @@ def test_a_revision_names_only_the_counters_that_changed(sqlite_conn: tuple[str,
     assert set(revision.changes) == {"total_requests", "bytes_sent"}
 
 
-# -- the optional audit trail ------------------------------------------------------------------------------------
+# -- the optional audit trail (its contract on every warehouse: test_table_contract.py) ------------------------
 
 AUDIT = "zendrive_usage_revisions"
-#: "What changed after we invoiced?": the query the operator guide documents, in its portable form.
-AFTER_INVOICE = (
-    f"SELECT date, counter, old_value, new_value, revised_by FROM {AUDIT} "  # noqa: S608
-    "WHERE service_id = {mark} AND date >= {mark} AND date <= {mark} AND revised_at > {mark} "
-    "ORDER BY date, counter"
-)
-
-
-def check_audit_trail(conn_id: str) -> None:
-    invoiced = datetime.datetime(2026, 6, 3, 9, tzinfo=datetime.UTC)
-    hook = get_db_hook(conn_id)
-    upsert_rows(hook, "zendrive_daily_usage", rows(range(1, 4)), revisions_table=AUDIT, revised_by="first")
-    assert get_db_hook(conn_id).get_records(f"SELECT COUNT(*) FROM {AUDIT}")[0][0] == 0  # noqa: S608
-
-    before = invoiced - datetime.timedelta(days=1)
-    upsert_rows(  # a revision before the invoice: not in the answer
-        get_db_hook(conn_id),
-        "zendrive_daily_usage",
-        rows(range(1, 4), bump={1: 1}),
-        fetched_at=before,
-        revisions_table=AUDIT,
-        revised_by="before",
-    )
-    after = invoiced + datetime.timedelta(days=2)
-    upsert_rows(
-        get_db_hook(conn_id),
-        "zendrive_daily_usage",
-        rows(range(1, 4), bump={1: 1, 3: 7}),
-        fetched_at=after,
-        revisions_table=AUDIT,
-        revised_by="zendrive_daily_billing.pull_daily_usage run x try 1",
-    )
-    hook = get_db_hook(conn_id)
-    stamp = invoiced.replace(tzinfo=None).isoformat(sep=" ")
-    answer = hook.get_records(
-        AFTER_INVOICE.format(mark=hook.placeholder), parameters=(7, "2026-05-01", "2026-05-31", stamp)
-    )
-    assert [(str(r[0])[:10], *r[1:]) for r in answer] == [
-        (
-            "2026-05-03",
-            "bytes_sent",
-            10**12 + 3,
-            10**12 + 38,
-            "zendrive_daily_billing.pull_daily_usage run x try 1",
-        ),
-        ("2026-05-03", "total_requests", 3000, 3007, "zendrive_daily_billing.pull_daily_usage run x try 1"),
-    ]
-    assert hook.get_records(f"SELECT COUNT(*) FROM {AUDIT}")[0][0] == 4  # noqa: S608 - two before, two after
-
-
-def test_sqlite_audit_trail_answers_what_changed_after_we_invoiced(sqlite_conn: tuple[str, Path]) -> None:
-    check_audit_trail(sqlite_conn[0])
-
-
-def test_postgres_audit_trail_answers_what_changed_after_we_invoiced(
-    set_connection: Callable[..., str], postgresql_db: dict[str, Any]
-) -> None:
-    check_audit_trail(set_connection(postgresql_db["uri"], "zd_pg_audit"))
-
-
-def test_the_audit_trail_is_written_in_the_upserts_transaction(sqlite_conn: tuple[str, Path]) -> None:
-    """A failing audit insert rolls the upsert back too: the table never holds a revision the trail lacks."""
-    import sqlite3
-
-    conn_id, path = sqlite_conn
-    upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", rows(range(1, 3)), revisions_table=AUDIT)
-    with sqlite3.connect(path) as conn:  # an audit table the insert cannot satisfy
-        conn.execute(f"DROP TABLE {AUDIT}")
-        conn.execute(f"CREATE TABLE {AUDIT} (service_id BIGINT NOT NULL CHECK (service_id < 0))")
-    with pytest.raises(sqlite3.Error):
-        upsert_rows(
-            get_db_hook(conn_id),
-            "zendrive_daily_usage",
-            rows(range(1, 3), bump={2: 1}),
-            revisions_table=AUDIT,
-        )
-    with sqlite3.connect(path) as conn:
-        (total,) = conn.execute(
-            "SELECT total_requests FROM zendrive_daily_usage WHERE date = '2026-05-02'"
-        ).fetchone()
-    assert total == 2000  # unchanged
 
 
 def test_the_operator_appends_revisions_to_its_audit_trail_with_the_task_run(

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,44 +104,3 @@ def test_processes_upserting_into_one_sqlite_table_all_succeed(
 
     assert failures == []
     check_table(path, range(WRITERS))
-
-
-def test_concurrent_first_writes_to_a_new_postgres_table_all_succeed(
-    set_connection: Callable[..., str], postgresql_db: dict[str, Any]
-) -> None:
-    """
-    A mapped fleet's first run: several tasks create the same new table at once. Without a lock, PostgreSQL
-    fails all but one with UniqueViolation on pg_type although every statement says IF NOT EXISTS.
-    """
-    import threading
-
-    from airflow_provider_zendrive._outputs.tables import get_db_hook, upsert_rows
-
-    conn_id = set_connection(postgresql_db["uri"], "zd_pg_race")
-    for attempt in range(4):  # a fresh table each time: the race is at creation
-        table = f"usage_race_{attempt}"
-        start = threading.Barrier(6)
-        errors: list[BaseException] = []
-
-        def write(
-            service_id: int,
-            table: str = table,
-            start: threading.Barrier = start,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            rows = rows_for(service_id, 0)
-            hook = get_db_hook(conn_id)
-            start.wait(timeout=30)
-            try:
-                upsert_rows(hook, table, rows, revisions_table=f"{table}_revisions")
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=write, args=(100 + n,)) for n in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == []
-        records = get_db_hook(conn_id).get_records(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
-        assert records[0][0] == 6 * DAYS

@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pendulum
 import pytest
-from zendrive_expected import COLUMNS, sqlite_rows, truth_rows, truth_tuples
+from zendrive_expected import COLUMNS, truth_rows
 
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
@@ -310,116 +309,6 @@ def test_import_is_cheap() -> None:
     assert done.stdout.strip().splitlines()[-1] == "['airflow.sdk.bases.operatorlink']"
 
 
-# -- tables ---------------------------------------------------------------------------------------------------
-
-
-def test_sqlite_reruns_and_overlaps_upsert_in_place(
-    zendrive_emulator: ZenDriveEmulator, zendrive_conn: str, sqlite_conn: tuple[str, Path]
-) -> None:
-    conn_id, db = sqlite_conn
-    for _ in range(2):
-        run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    assert sqlite_rows(db) == truth_tuples(DEMO_SERVICE_ID, MAY1, MAY7)
-    run(make(from_date="2026-05-05", to_date="2026-05-14", sql_conn_id=conn_id))
-    rows = sqlite_rows(db)
-    assert rows == truth_tuples(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))
-    with sqlite3.connect(db) as conn:
-        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'zendrive_daily_usage'").fetchone()[0]
-        fetched = conn.execute(
-            'SELECT DISTINCT typeof("bytes_sent"), typeof("fetched_at") FROM zendrive_daily_usage'
-        ).fetchall()
-    assert 'PRIMARY KEY ("service_id", "date")' in ddl
-    assert '"bytes_sent" BIGINT NOT NULL' in ddl
-    assert fetched == [("integer", "text")]
-
-
-def _install_failing_trigger_sqlite(db: Path, day: str) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            f"CREATE TRIGGER boom BEFORE INSERT ON zendrive_daily_usage WHEN NEW.date = '{day}' "
-            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )
-
-
-def test_sqlite_failure_mid_write_leaves_the_table_as_it_was(
-    zendrive_emulator: ZenDriveEmulator, zendrive_conn: str, sqlite_conn: tuple[str, Path]
-) -> None:
-    conn_id, db = sqlite_conn
-    run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    before = sqlite_rows(db)
-    _install_failing_trigger_sqlite(db, "2026-05-12")  # the 8th row of the next window
-    with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
-        run(make(from_date="2026-05-05", to_date="2026-05-14", sql_conn_id=conn_id))
-    assert sqlite_rows(db) == before
-
-
-def test_sqlite_failure_on_a_new_table_leaves_no_table(
-    zendrive_emulator: ZenDriveEmulator,
-    zendrive_conn: str,
-    sqlite_conn: tuple[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from airflow_provider_zendrive._outputs import rows as rows_module
-
-    conn_id, db = sqlite_conn
-    real = rows_module.daily_rows
-
-    def with_a_bad_row(*args: Any, **kwargs: Any) -> Any:
-        rows: list[dict[str, Any]] = real(*args, **kwargs)
-        rows[4]["bytes_sent"] = None  # violates NOT NULL after four good rows
-        return rows
-
-    monkeypatch.setattr("airflow_provider_zendrive.operators.zendrive.daily_rows", with_a_bad_row)
-    with pytest.raises(sqlite3.IntegrityError):
-        run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
-
-
-def test_postgres_upsert_types_and_rollback(
-    zendrive_emulator: ZenDriveEmulator,
-    zendrive_conn: str,
-    set_connection: Callable[..., str],
-    postgresql_db: dict[str, Any],
-) -> None:
-    import psycopg
-
-    conn_id = set_connection(postgresql_db["uri"], "zd_pg")
-    for _ in range(2):
-        run(make(from_date=MAY1, to_date=MAY7, sql_conn_id=conn_id))
-    run(make(from_date="2026-05-05", to_date="2026-05-14", sql_conn_id=conn_id))
-    info = {k: postgresql_db[k] for k in ("host", "port", "user", "dbname")}
-    select = "SELECT service_id, date::text, total_requests, successful_requests, client_errors, auth_failures, bytes_sent, bytes_received, unique_ips FROM zendrive_daily_usage ORDER BY date"
-    with psycopg.connect(**info) as conn:
-        rows = conn.execute(select).fetchall()
-        types = dict(
-            conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'zendrive_daily_usage'"
-            ).fetchall()
-        )
-        key = conn.execute(
-            "SELECT kcu.column_name FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage kcu "
-            "ON tc.constraint_name = kcu.constraint_name WHERE tc.table_name = 'zendrive_daily_usage' "
-            "AND tc.constraint_type = 'PRIMARY KEY' ORDER BY kcu.ordinal_position"
-        ).fetchall()
-        conn.execute(
-            "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.date = DATE '2026-05-20' THEN "
-            "RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-        )
-        conn.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON zendrive_daily_usage FOR EACH ROW EXECUTE FUNCTION boom()"
-        )
-    assert rows == truth_tuples(DEMO_SERVICE_ID, MAY1, D(2026, 5, 14))
-    assert types["bytes_sent"] == types["total_requests"] == "bigint"
-    assert types["date"] == "date"
-    assert types["fetched_at"].startswith("timestamp")
-    assert key == [("service_id",), ("date",)]
-    with pytest.raises(Exception, match="injected failure"):
-        run(make(from_date="2026-05-10", to_date="2026-05-25", sql_conn_id=conn_id))
-    with psycopg.connect(**info) as conn:
-        assert conn.execute(select).fetchall() == rows
-
-
 # -- errors, retry policy, secrets ----------------------------------------------------------------------------
 
 
@@ -546,17 +435,6 @@ def test_secret_never_leaves(
     texts += [path.read_text() for path in outputs]
     assert all(secret not in text for text in texts)
     assert stats["service_id"] == 777
-
-
-def test_an_empty_upsert_still_creates_the_table(sqlite_conn: tuple[str, Path]) -> None:
-    # fill_missing_days=False and a day without traffic give no rows; downstream queries still need the table.
-    from airflow_provider_zendrive._outputs.tables import get_db_hook, upsert_rows
-
-    conn_id, path = sqlite_conn
-    assert upsert_rows(get_db_hook(conn_id), "zendrive_daily_usage", [], create_table=True).rows == 0
-
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM zendrive_daily_usage").fetchone() == (0,)
 
 
 @pytest.mark.parametrize("lookback", [-1, "x", 1.5, True, "-2"])
