@@ -11,12 +11,12 @@ tree, with the HTTP status each class stands for::
      └── ZenDriveError                      base class, final; .status_code is None or the HTTP status
           ├── ZenDriveTransientError        waiting may help: poll again, retry later
           │    ├── ZenDriveRateLimitError   429 still returned after the retries; .retry_after
-          │    └── ZenDriveUnavailableError 5xx, timeouts and connection errors after the retries
+          │    └── ZenDriveUnavailableError 500/502/503/504, timeouts, connection errors after the retries
           ├── ZenDriveInputError            bad input caught before any request (also a ValueError)
           ├── ZenDriveAuthError             401: the access key / secret key pair was rejected
           ├── ZenDriveServiceInactiveError  403: the service is suspended or cancelled (final for a pull;
           │                                 the sensor's and trigger's "not yet")
-          ├── ZenDriveRequestError          400, 404, 405, 3xx and other 4xx; .server_message
+          ├── ZenDriveRequestError          400, 404, 405, 3xx, other 4xx, other 5xx (501...); .server_message
           ├── ZenDriveTLSError              the server's certificate failed verification
           └── ZenDriveResponseError         a 200 whose body is not the documented JSON, or is too large
 
@@ -108,7 +108,7 @@ class ZenDriveRateLimitError(ZenDriveTransientError):
 
 
 class ZenDriveUnavailableError(ZenDriveTransientError):
-    """The API stayed unavailable (5xx, timeout or connection error) after every retry."""
+    """The API stayed unavailable (500, 502, 503, 504, a timeout or a connection error) after every retry."""
 
 
 class ZenDriveTLSError(ZenDriveError):

@@ -36,6 +36,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_zendrive import reports
+from airflow_provider_zendrive.hooks.zendrive import UsageStats
 from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
@@ -105,18 +106,21 @@ with DAG(
 
     # [START zendrive_monthly_report_reconcile]
     @task
-    def reconcile(stats: dict[str, Any], path: str, params: dict[str, Any]) -> dict[str, Any]:
+    def reconcile(stats: UsageStats, path: str, params: dict[str, Any]) -> dict[str, Any]:
         """Daily rows == API summary == warehouse rows, or fail; the report is written (and sent) anyway."""
         month = reports.ReportMonth.parse(stats["from"][:7])
         warehouse = None
         if params["check_warehouse"]:
             warehouse = reports.read_warehouse_month(WAREHOUSE_CONN_ID, TABLE, stats["service_id"], month)
         result = reports.reconcile_month(stats, warehouse, table=TABLE)
-        outcome = {"month": month.name, "reconciliation": result.problems, "checked": result.checked}
-        html = reports.monthly_report_html(stats, **outcome)
+        html = reports.monthly_report_html(
+            stats, month=month.name, reconciliation=result.problems, checked=result.checked
+        )
         page = reports.write_report(path.removesuffix(".csv") + ".html", html, conn_id=REPORT_CONN_ID)
         if REPORT_TO:  # a text and an HTML part; the mailed charts are tables, which every mail client shows
-            mail = reports.monthly_report_email(stats, **outcome)
+            mail = reports.monthly_report_email(
+                stats, month=month.name, reconciliation=result.problems, checked=result.checked
+            )
             ZenDriveEmailNotifier(  # on the SMTP connection smtp_default
                 to=REPORT_TO, from_email=REPORT_FROM, subject=mail.subject, text=mail.text, html=mail.html
             ).notify(get_current_context())
@@ -127,4 +131,4 @@ with DAG(
     # [END zendrive_monthly_report_reconcile]
 
     wait_for_service >> window
-    reconcile(pull_month.output, window["path"])
+    reconcile(pull_month.output, window["path"])  # type: ignore[arg-type]  # the XComArg is the stats at run time

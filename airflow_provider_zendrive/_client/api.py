@@ -136,13 +136,18 @@ def error_for_response(
             status_code=status,
             server_message=message,
         )
-    if status >= 500:
+    if status in RETRYABLE_STATUSES:  # 500, 502, 503, 504: the only server errors worth another try
         return ZenDriveUnavailableError(
             f"ZenDRIVE is unavailable ({status}{said}) for {where}. It is usually transient; try again later.",
             status_code=status,
-            retry_after=parse_retry_after(headers.get("Retry-After"))
-            if status in RETRYABLE_STATUSES
-            else None,
+            retry_after=parse_retry_after(headers.get("Retry-After")),
+        )
+    if status >= 500:  # 501, 505, 507, 511...: the server cannot serve this request, however often it comes
+        return ZenDriveRequestError(
+            f"ZenDRIVE cannot serve the request ({status}{said}) for {where}. Not retried: the same request "
+            "meets the same answer; check the endpoint URL and proxies of the connection.",
+            status_code=status,
+            server_message=message,
         )
     hints = {
         400: "The request was refused; fix the input named in the server's message.",

@@ -8,7 +8,12 @@ One place answers "what happens on a 429": the sync hook and the async trigger b
   the same instant and most are throttled again), else backs off.
 * 500, 502, 503, 504, timeouts and connection errors back off exponentially with full jitter:
   ``uniform(0, min(cap, base * 2 ** attempt))`` with a 1 s base and a 60 s cap.
-* Everything else (400, 401, 403, 404, 405, redirects, bad bodies) is never retried.
+* Everything else (400, 401, 403, 404, 405, other 5xx such as 501, redirects, bad bodies) is never retried.
+
+The exception tree alone says what is worth waiting for (a
+:class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError`), in-process, for pollers and for the
+task's retry policy alike: :func:`~airflow_provider_zendrive._client.api.error_for_response` maps only the
+statuses in :data:`RETRYABLE_STATUSES` to transient errors.
 """
 
 from __future__ import annotations
@@ -121,13 +126,11 @@ class Backoff:
 def worth_retrying(error: ZenDriveError, backoff: Backoff) -> TypeGuard[ZenDriveTransientError]:
     """
     Whether another attempt in-process may succeed: a
-    :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` with a status in
-    :data:`RETRYABLE_STATUSES` (or none: a timeout, a connection error) and a ``Retry-After`` the hook is willing
-    to wait (``backoff.max_retry_after``; a longer one is left to the task's retry, not a worker slot).
+    :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` (the tree decides) with a
+    ``Retry-After`` the hook is willing to wait (``backoff.max_retry_after``; a longer one is left to the task's
+    retry, not a worker slot).
     """
     if not isinstance(error, ZenDriveTransientError):
-        return False
-    if error.status_code is not None and error.status_code not in RETRYABLE_STATUSES:
         return False
     return error.retry_after is None or error.retry_after <= backoff.max_retry_after
 
@@ -153,7 +156,7 @@ def poll_again_after(error: ZenDriveError, poke_interval: float) -> float | None
     long to wait before polling again, or None when waiting cannot help.
 
     * 403 (the service is not active): ``poke_interval``; that is what the poller waits for.
-    * A :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` (429, 5xx, timeouts, connection
+    * A :class:`~airflow_provider_zendrive.exceptions.ZenDriveTransientError` (429, 500/502/503/504, timeouts, connection
       errors): ``poke_interval``, or the server's ``Retry-After`` when that is longer (polling earlier would only
       be refused again).
     * Anything else is final (a future error class too, unless it derives from ``ZenDriveTransientError``).

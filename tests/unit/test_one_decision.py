@@ -23,6 +23,7 @@ from airflow_provider_zendrive._client.windows import DateWindow
 from airflow_provider_zendrive.exceptions import (
     ZenDriveAuthError,
     ZenDriveError,
+    ZenDriveRequestError,
     ZenDriveResponseError,
     ZenDriveTLSError,
     ZenDriveUnavailableError,
@@ -104,6 +105,7 @@ def test_transient_answers_are_waited_out_by_both_then_the_stats_end_both() -> N
         (BAD_KEYS, ZenDriveAuthError),
         (BAD_BODY, ZenDriveResponseError),
         (BAD_CERT, ZenDriveTLSError),
+        (Reply(501, {"Retry-After": "1"}, b""), ZenDriveRequestError),  # a 5xx that no retry can change
     ],
 )
 def test_a_final_answer_ends_both_at_once_with_the_same_message(

@@ -64,7 +64,12 @@ def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
         (429, {"Retry-After": "7"}, ZenDriveRateLimitError, 7.0),
         (429, {}, ZenDriveRateLimitError, None),
         (503, {"Retry-After": "3"}, ZenDriveUnavailableError, 3.0),
-        (501, {"Retry-After": "3"}, ZenDriveUnavailableError, None),  # not a status worth retrying in-process
+        (
+            501,
+            {"Retry-After": "3"},
+            ZenDriveRequestError,
+            None,
+        ),  # final: the same request meets the same answer
         (302, {"Location": "https://elsewhere.test/"}, ZenDriveRequestError, None),
         (404, {}, ZenDriveRequestError, None),
         (418, {}, ZenDriveRequestError, None),

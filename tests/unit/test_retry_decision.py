@@ -26,7 +26,6 @@ BACKOFF = Backoff(rng=lambda: 0.5)
         (ZenDriveRateLimitError("429"), 3, 4.0),  # no Retry-After: half of the 8 s ceiling
         (ZenDriveUnavailableError("timeout"), 0, 0.5),
         (ZenDriveUnavailableError("503", status_code=503, retry_after=1.0), 1, 1.5),
-        (ZenDriveUnavailableError("501", status_code=501), 0, None),  # transient, but not worth it in-process
         (ZenDriveRateLimitError("429", retry_after=301.0), 0, None),  # longer than max_retry_after
         (ZenDriveRateLimitError("429", retry_after=1.0), 6, None),  # budget used up
         (ZenDriveAuthError("401", status_code=401), 0, None),
@@ -48,7 +47,6 @@ def test_retry_delay(error: ZenDriveError, attempt: int, expected: float | None)
         (ZenDriveRateLimitError("429", retry_after=2.0), 5.0),  # shorter than the interval
         (ZenDriveRateLimitError("429", retry_after=30.0), 30.0),  # polling earlier would be refused again
         (ZenDriveRateLimitError("429"), 5.0),
-        (ZenDriveUnavailableError("501", status_code=501), 5.0),  # not retried in-process, but worth a poll
         (ZenDriveUnavailableError("timeout"), 5.0),
         (ZenDriveAuthError("401", status_code=401), None),
         (ZenDriveRequestError("400", status_code=400), None),
