@@ -16,7 +16,7 @@ INSTALL_CHECK_AIRFLOW ?= $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
 # Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
-.PHONY: install test lint typecheck pytest unit dist install-check distributed demo docs bench clean
+.PHONY: install test lint typecheck pytest unit dist install-check distributed demo docs docs-rtd bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ pytest: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test: lint typecheck pytest install-check
+test: lint typecheck pytest install-check docs-rtd
 
 # The artefacts users install, checked as PyPI would render them.
 dist: $(STAMP)
@@ -72,6 +72,10 @@ demo: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
+# What Read the Docs runs: .readthedocs.yaml's commands in a fresh venv, on a copy of the tracked files.
+docs-rtd: $(STAMP)
+	$(BIN)/python scripts/rtd_build.py
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

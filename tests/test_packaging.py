@@ -47,5 +47,24 @@ def test_python_classifiers_are_the_versions_ci_runs() -> None:
     assert PYPROJECT["project"]["requires-python"] == f">={ci_python}"
 
 
-def test_the_providers_page_gets_a_documentation_url() -> None:
-    assert PYPROJECT["project"]["urls"]["Documentation"].startswith("https://")
+def test_the_providers_page_links_the_read_the_docs_site() -> None:
+    urls = PYPROJECT["project"]["urls"]
+    assert urls["Documentation"] == "https://airflow-provider-zendrive.readthedocs.io/en/latest/"
+    assert urls["Changelog"] == urls["Documentation"] + "changelog.html"
+    assert (REPO / "docs" / "changelog.rst").is_file()
+    assert not any("," in url or "pypi.org" in url for url in urls.values())  # Airflow splits on commas
+
+
+def test_read_the_docs_installs_what_make_install_does() -> None:
+    import yaml
+
+    config = yaml.safe_load((REPO / ".readthedocs.yaml").read_text())
+    latest = make_variable("AIRFLOW_LATEST")
+    (install,) = [c for c in config["build"]["jobs"]["install"] if "apache-airflow==" in c]
+    assert f"constraints/airflow-{latest}.txt" in install
+    assert f'"apache-airflow=={latest}"' in install
+    assert ".[docs]" in install
+    (build,) = config["build"]["jobs"]["build"]["html"]
+    assert " -W " in build
+    assert " --keep-going " in build
+    assert config["sphinx"]["configuration"] == "docs/conf.py"
