@@ -44,6 +44,9 @@ def test_connection_form_is_declared_without_importing_the_hook() -> None:
     }
     assert behaviour["placeholders"]["host"] == DEFAULT_ENDPOINT
     assert set(conn_type["conn-fields"]) == {"timeout", "verify", "max_retries"}
+    verify = conn_type["conn-fields"]["verify"]
+    assert "examples" not in verify["schema"]  # else the form's placeholder is "Start typing to see options"
+    assert "CA bundle path" in verify["label"]
 
 
 def test_every_declared_module_and_class_imports() -> None:
