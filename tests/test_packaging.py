@@ -10,6 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 MAKEFILE = (REPO / "Makefile").read_text()
+#: The CPython minors CI proves (the Makefile's CI_PYTHONS): the suite on the first, the install check on all.
+MAKEFILE_CI_PYTHONS: list[str] = re.findall(r"^CI_PYTHONS := (.+)$", MAKEFILE, flags=re.MULTILINE)[0].split()
 
 
 def make_variable(name: str) -> str:
@@ -37,14 +39,19 @@ def test_runtime_dependencies_cover_every_feature_without_aiohttp() -> None:
 
 
 def test_python_classifiers_are_the_versions_ci_runs() -> None:
-    ci_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    """The classifiers are the Makefile's CI_PYTHONS, requires-python their floor, this interpreter one of them."""
+    ci_pythons = MAKEFILE_CI_PYTHONS
     versions = [
         c.rsplit(" :: ", 1)[1]
         for c in PYPROJECT["project"]["classifiers"]
         if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
     ]
-    assert versions == [ci_python]
-    assert PYPROJECT["project"]["requires-python"] == f">={ci_python}"
+    assert versions == ci_pythons
+    assert ci_pythons == sorted(ci_pythons, key=lambda v: tuple(map(int, v.split("."))))
+    assert PYPROJECT["project"]["requires-python"] == f">={ci_pythons[0]}"
+    assert (
+        f"{sys.version_info.major}.{sys.version_info.minor}" in ci_pythons
+    )  # the suite runs on a claimed one
 
 
 def test_the_providers_page_links_the_read_the_docs_site() -> None:
