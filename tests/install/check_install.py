@@ -320,6 +320,12 @@ def check_connection_form(checks: Checks, dep: Deployment, airflow_version: str)
         detail,
     ):
         return
+    labels = results["ui_good"]["labels"]
+    checks.check(
+        "the form shows the provider's labels (Access key, Secret key, Endpoint URL)",
+        {"Access key", "Secret key", "Endpoint URL (optional)"} <= set(labels),
+        json.dumps(labels),
+    )
     saved = [results[case["conn_id"]]["saved"] for case in cases if not case["port"]]
     checks.check("the form saved no port when Port was left untouched", all("port" not in s for s in saved))
     if refused:

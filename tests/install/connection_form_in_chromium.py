@@ -5,8 +5,8 @@ headless Debian Chromium driven by Playwright (no browser download).
 Run by ``tests/install/check_install.py`` with the development venv's Python (which has Playwright) against the
 deployment it started; not a pytest module. Each case is ``{"conn_id", "access_key", "secret_key", "port"}``
 (``port`` empty: the Port field is left untouched). Prints one JSON object per case:
-``{"conn_id", "title", "message", "saved"}`` (the toast's title and text after Test; ``saved`` is the body the
-form posted when saving, with the password withheld).
+``{"conn_id", "labels", "title", "message", "saved"}`` (the form's field labels; the toast's title and text
+after Test; ``saved`` is the body the form posted when saving, with the password withheld).
 
 Usage: ``python connection_form_in_chromium.py BASE_URL ENDPOINT_URL CASES_JSON``
 """
@@ -44,6 +44,7 @@ def run_case(page: Any, base_url: str, endpoint: str, case: dict[str, str]) -> d
     page.locator('input[name="password"]').fill(case["secret_key"])
     if case["port"]:
         page.locator('input[name="port"]').fill(case["port"])
+    labels = [text.strip(" *\n") for text in page.locator("label").all_inner_texts()]
     page.get_by_role("button", name="Save").click()
     row = page.locator("tr", has_text=case["conn_id"])
     row.get_by_role("button", name="Test Connection").click()
@@ -52,7 +53,13 @@ def run_case(page: Any, base_url: str, endpoint: str, case: dict[str, str]) -> d
     title = toast.locator('[data-part="title"]').inner_text()
     message = toast.locator('[data-part="description"]').all_inner_texts()
     page.remove_listener("request", on_request)
-    return {"conn_id": case["conn_id"], "title": title, "message": " ".join(message), "saved": saved}
+    return {
+        "conn_id": case["conn_id"],
+        "labels": labels,
+        "title": title,
+        "message": " ".join(message),
+        "saved": saved,
+    }
 
 
 def main() -> int:
