@@ -13,10 +13,14 @@ AIRFLOW_FLOOR := 3.1.8
 AIRFLOW_LATEST := 3.3.2
 # `make install-check INSTALL_CHECK_AIRFLOW="3.1.8 3.2.2 3.3.2"` checks any releases with pins in constraints/.
 INSTALL_CHECK_AIRFLOW ?= $(AIRFLOW_FLOOR) $(AIRFLOW_LATEST)
+# The CPython minors CI proves; pyproject.toml's classifiers list exactly these and requires-python is the
+# lowest (tests/test_packaging.py checks both). $(PYTHON) (the first) runs everything; each other one runs the
+# install check (the wheel under airflow standalone, the browser check included) on the latest Airflow.
+CI_PYTHONS := 3.11 3.12 3.13
 # Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
-.PHONY: install test lint typecheck pytest unit dist install-check distributed demo docs bench clean
+.PHONY: install test lint typecheck pytest unit dist install-check install-check-pythons distributed demo docs docs-rtd bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +55,7 @@ pytest: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test: lint typecheck pytest install-check
+test: lint typecheck pytest install-check install-check-pythons docs-rtd
 
 # The artefacts users install, checked as PyPI would render them.
 dist: $(STAMP)
@@ -63,6 +67,15 @@ dist: $(STAMP)
 install-check: dist
 	PYTHON=$(PYTHON) scripts/install_check.sh $(INSTALL_CHECK_AIRFLOW)
 
+# The install check on every other Python of CI_PYTHONS, with the latest Airflow; a Python the machine lacks
+# fails the target: the classifiers must not claim what this run did not prove.
+install-check-pythons: dist
+	set -e; for version in $(wordlist 2,99,$(CI_PYTHONS)); do \
+	  python=$$(scripts/find_python.sh $$version); \
+	  echo "Python $$version: $$python"; \
+	  PYTHON=$$python scripts/install_check.sh $(AIRFLOW_LATEST); \
+	done
+
 # The wheel in a distributed deployment: PostgreSQL, Redis, and the API server, scheduler, DAG processor,
 # triggerer and a Celery worker as separate processes (needs redis-server and PostgreSQL's server binaries).
 distributed: dist
@@ -73,6 +86,10 @@ demo: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
+# What Read the Docs runs: .readthedocs.yaml's commands in a fresh venv, on a copy of the tracked files.
+docs-rtd: $(STAMP)
+	$(BIN)/python scripts/rtd_build.py
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -63,7 +63,8 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "Secret key",
                         "host": "Endpoint URL (optional)",
                     },
-                    # Extras take no placeholder here: their hints are the conn-fields' descriptions.
+                    # Extras take no placeholder here (Airflow's form has none for them): their hints are the
+                    # conn-fields' labels and descriptions.
                     "placeholders": {
                         "login": "S3 access key (from the welcome email)",
                         "password": "S3 secret key",
@@ -77,10 +78,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Connect and read timeout of each request. Default 30.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
+                    # No "examples": with them Airflow's form shows "Start typing to see options" as the field's
+                    # placeholder (the only placeholder it gives an extra), which says nothing about a path.
                     "verify": {
-                        "label": "Verify TLS",
-                        "description": "true, false, or the path of a CA bundle (PEM). Default true.",
-                        "schema": {"type": ["string", "boolean", "null"], "examples": ["true", "false"]},
+                        "label": "Verify TLS (true, false or a CA bundle path)",
+                        "description": "true, false, or the path of a CA bundle (PEM) readable on every "
+                        "worker and the API server. Empty: true.",
+                        "schema": {"type": ["string", "boolean", "null"]},
                     },
                     "max_retries": {
                         "label": "Max retries",

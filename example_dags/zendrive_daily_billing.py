@@ -44,6 +44,13 @@ harmless. For months or years of history, trigger ``zendrive_history`` instead o
 range into this same table from one task, in one request per 366 days, where a backfill makes one task run and
 one request per day.
 
+**Triggering it by hand.** A manual run (the UI's Trigger button, ``airflow dags trigger`` or the REST API)
+may have no logical date: it then pulls the UTC day before the moment it was triggered, plus the lookback,
+as that day's scheduled run does (never the API's default 30 days). To pull other days, trigger it with the
+params ``from`` / ``to`` (``YYYY-MM-DD``, UTC), e.g. ``{"from": "2026-11-01", "to": "2026-11-30"}``: ``to``
+alone pulls that one day, ``from`` alone runs to the day before the run; the lookback starts that window three
+days earlier too. A manual run with a logical date and no params pulls the day before its logical date.
+
 **Failures.** The operator retries rate limits (429, after ``Retry-After``) and server errors in-process.
 What still fails a try is retried with exponential backoff (waits of at least 1, 2, 4 and 8 minutes, plus
 jitter, at most 30); bad keys, a suspended service and bad input fail at once, because retrying cannot fix
@@ -67,7 +74,7 @@ from __future__ import annotations
 import datetime
 import os
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from airflow_provider_zendrive.notifications.zendrive import ZenDriveEmailNotifier
 from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, table_asset
@@ -85,6 +92,35 @@ SUMMARY_FROM = os.environ.get("ZENDRIVE_SUMMARY_FROM", "zendrive-billing@localho
 SMTP_CONN_ID = os.environ.get("ZENDRIVE_SMTP_CONN_ID", "smtp_default")
 #: Days before the run's day that are read again, so that late-arriving numbers are corrected (see above).
 LOOKBACK_DAYS = 3
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+# [START zendrive_manual_run_window]
+#: The window of a run (see "Triggering it by hand"): the params ``from`` / ``to`` when given; else, for a run
+#: without a logical date, the UTC day before it was triggered (``run_after``); else nothing, so the operator
+#: pulls the day before the logical date (as its data interval says, whatever the timetable).
+FROM_DATE = (
+    "{{ params['from'] or params['to'] "
+    "or ('' if logical_date else macros.ds_add(dag_run.run_after | ds, -1)) }}"
+)
+TO_DATE = (
+    "{{ params['to'] or ('' if logical_date and not params['from'] "
+    "else macros.ds_add((logical_date or dag_run.run_after) | ds, -1)) }}"
+)
+WINDOW_PARAMS = {
+    "from": Param(
+        None,
+        type=["null", "string"],
+        pattern=DATE_PATTERN,
+        description="First day to pull, YYYY-MM-DD (UTC). Empty: the day before the run.",
+    ),
+    "to": Param(
+        None,
+        type=["null", "string"],
+        pattern=DATE_PATTERN,
+        description="Last day to pull, YYYY-MM-DD (UTC). Empty: the day before the run.",
+    ),
+}
+# [END zendrive_manual_run_window]
 
 # [START zendrive_daily_usage_asset]
 #: The warehouse table, as an Asset: downstream DAGs can use ``schedule=[ZENDRIVE_DAILY_USAGE]``.
@@ -110,6 +146,7 @@ with DAG(
     start_date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     catchup=False,  # history comes from the zendrive_history DAG (see the docstring)
     max_active_runs=4,  # a backfill runs a few days at a time; the pool bounds the API calls
+    params=WINDOW_PARAMS,  # a manual run's window (see the docstring)
     default_args={
         "retries": 4,
         "retry_delay": datetime.timedelta(minutes=1),
@@ -122,6 +159,8 @@ with DAG(
     ZenDriveStatsOperator(
         task_id="pull_daily_usage",
         zendrive_conn_id=ZENDRIVE_CONN_ID,
+        from_date=FROM_DATE,  # empty for a scheduled run: the day before its logical date
+        to_date=TO_DATE,
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
         revisions_table=REVISIONS_TABLE,

@@ -2,14 +2,28 @@
 Fleet billing: yesterday's usage of many ZenDRIVE services, one connection each, into one warehouse table.
 
 Every day at 00:00 UTC this DAG maps one pull task over a list of ZenDRIVE connection ids (dynamic task
-mapping): each mapped task pulls the UTC day before the run's logical date for its service and upserts the
-row into ``zendrive_daily_usage`` on ``zendrive_warehouse``. Rows are keyed by ``(service_id, date)``, so the
-services never overwrite each other, and the table is the one ``zendrive_daily_billing`` writes.
+mapping): each mapped task pulls the UTC day before the run's logical date for its service, and the three
+days before it, and upserts the rows into ``zendrive_daily_usage`` on ``zendrive_warehouse``. Rows are keyed
+by ``(service_id, date)``, so the services never overwrite each other, and the table is the one
+``zendrive_daily_billing`` writes.
+
+**Late data.** As in ``zendrive_daily_billing``: a day's counters are not final at midnight, so with
+``lookback_days=3`` each day is read again by the next three runs (still one request per service and run).
+A re-read that changes a day already in the table is logged (one WARNING line per day), counted in the asset
+event's ``"revised"``, and each changed value is appended to the audit table ``zendrive_usage_revisions``, in
+the same transaction.
+
+**Triggering it by hand.** A manual run (the UI's Trigger button, ``airflow dags trigger`` or the REST API)
+may have no logical date: it then pulls the UTC day before the moment it was triggered, plus the lookback,
+for every service (never the API's default 30 days). To pull other days, give the params ``from`` / ``to``
+(``YYYY-MM-DD``, UTC), e.g. ``{"conn_ids": ["zendrive_acme"], "from": "2026-11-01", "to": "2026-11-30"}``:
+``to`` alone pulls that one day, ``from`` alone runs to the day before the run; the lookback starts that
+window three days earlier too.
 
 **What it needs**
 
 * one ZenDRIVE connection per service (access key as login, secret key as password);
-* the list of their ids, from the first of: the ``conn_ids`` param of the run (trigger with
+* the list of their ids, from the first of: the ``conn_ids`` param of the run (e.g.
   ``{"conn_ids": ["zendrive_acme", "zendrive_globex"]}``), the Variable ``zendrive_fleet_conn_ids`` (a JSON
   list, e.g. ``AIRFLOW_VAR_ZENDRIVE_FLEET_CONN_IDS='["zendrive_acme", "zendrive_globex"]'``), or
   ``["zendrive_default"]``;
@@ -35,8 +49,24 @@ from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator, 
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 ZENDRIVE_POOL = os.environ.get("ZENDRIVE_POOL", "zendrive_api")
 TABLE = "zendrive_daily_usage"
+#: The audit trail of revised values, shared with zendrive_daily_billing (see docs/guides/operator.rst).
+REVISIONS_TABLE = "zendrive_usage_revisions"
+#: Days before the run's day that are read again, so that late-arriving numbers are corrected (see above).
+LOOKBACK_DAYS = 3
 FLEET_VARIABLE = "zendrive_fleet_conn_ids"
 ZENDRIVE_DAILY_USAGE = table_asset(WAREHOUSE_CONN_ID, TABLE)
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: The window of a run, as in zendrive_daily_billing: the params ``from`` / ``to`` when given; else, for a run
+#: without a logical date, the UTC day before it was triggered; else nothing (the day before the logical
+#: date).
+FROM_DATE = (
+    "{{ params['from'] or params['to'] "
+    "or ('' if logical_date else macros.ds_add(dag_run.run_after | ds, -1)) }}"
+)
+TO_DATE = (
+    "{{ params['to'] or ('' if logical_date and not params['from'] "
+    "else macros.ds_add((logical_date or dag_run.run_after) | ds, -1)) }}"
+)
 
 with DAG(
     dag_id="zendrive_fleet",
@@ -52,6 +82,18 @@ with DAG(
             items={"type": "string", "minLength": 1},
             uniqueItems=True,
             description=f"ZenDRIVE connection ids; empty: the Variable {FLEET_VARIABLE}.",
+        ),
+        "from": Param(
+            None,
+            type=["null", "string"],
+            pattern=DATE_PATTERN,
+            description="First day to pull, YYYY-MM-DD (UTC). Empty: the day before the run.",
+        ),
+        "to": Param(
+            None,
+            type=["null", "string"],
+            pattern=DATE_PATTERN,
+            description="Last day to pull, YYYY-MM-DD (UTC). Empty: the day before the run.",
         ),
     },
     default_args={
@@ -82,8 +124,12 @@ with DAG(
     # [START zendrive_fleet_mapped_pull]
     ZenDriveStatsOperator.partial(
         task_id="pull_daily_usage",
+        from_date=FROM_DATE,  # empty for a scheduled run: the day before its logical date
+        to_date=TO_DATE,
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
+        revisions_table=REVISIONS_TABLE,
+        lookback_days=LOOKBACK_DAYS,  # late data: re-read the three days before (see the docstring)
         pool=ZENDRIVE_POOL,  # the pool's slots bound how many services are pulled at once
         outlets=[ZENDRIVE_DAILY_USAGE],
         map_index_template="{{ task.zendrive_conn_id }}",

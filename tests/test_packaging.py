@@ -10,6 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 MAKEFILE = (REPO / "Makefile").read_text()
+#: The CPython minors CI proves (the Makefile's CI_PYTHONS): the suite on the first, the install check on all.
+MAKEFILE_CI_PYTHONS: list[str] = re.findall(r"^CI_PYTHONS := (.+)$", MAKEFILE, flags=re.MULTILINE)[0].split()
 
 
 def make_variable(name: str) -> str:
@@ -37,18 +39,42 @@ def test_runtime_dependencies_cover_every_feature_without_aiohttp() -> None:
 
 
 def test_python_classifiers_are_the_versions_ci_runs() -> None:
-    ci_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    """The classifiers are the Makefile's CI_PYTHONS, requires-python their floor, this interpreter one of them."""
+    ci_pythons = MAKEFILE_CI_PYTHONS
     versions = [
         c.rsplit(" :: ", 1)[1]
         for c in PYPROJECT["project"]["classifiers"]
         if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
     ]
-    assert versions == [ci_python]
-    assert PYPROJECT["project"]["requires-python"] == f">={ci_python}"
+    assert versions == ci_pythons
+    assert ci_pythons == sorted(ci_pythons, key=lambda v: tuple(map(int, v.split("."))))
+    assert PYPROJECT["project"]["requires-python"] == f">={ci_pythons[0]}"
+    assert (
+        f"{sys.version_info.major}.{sys.version_info.minor}" in ci_pythons
+    )  # the suite runs on a claimed one
 
 
-def test_the_providers_page_gets_a_documentation_url() -> None:
-    assert PYPROJECT["project"]["urls"]["Documentation"].startswith("https://")
+def test_the_providers_page_links_the_read_the_docs_site() -> None:
+    urls = PYPROJECT["project"]["urls"]
+    assert urls["Documentation"] == "https://airflow-provider-zendrive.readthedocs.io/en/latest/"
+    assert urls["Changelog"] == urls["Documentation"] + "changelog.html"
+    assert (REPO / "docs" / "changelog.rst").is_file()
+    assert not any("," in url or "pypi.org" in url for url in urls.values())  # Airflow splits on commas
+
+
+def test_read_the_docs_installs_what_make_install_does() -> None:
+    import yaml
+
+    config = yaml.safe_load((REPO / ".readthedocs.yaml").read_text())
+    latest = make_variable("AIRFLOW_LATEST")
+    (install,) = [c for c in config["build"]["jobs"]["install"] if "apache-airflow==" in c]
+    assert f"constraints/airflow-{latest}.txt" in install
+    assert f'"apache-airflow=={latest}"' in install
+    assert ".[docs]" in install
+    (build,) = config["build"]["jobs"]["build"]["html"]
+    assert " -W " in build
+    assert " --keep-going " in build
+    assert config["sphinx"]["configuration"] == "docs/conf.py"
 
 
 def test_the_wheel_holds_no_test_only_code_and_the_sdist_no_half_runnable_tests(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ def test_connection_form_is_declared_without_importing_the_hook() -> None:
     }
     assert behaviour["placeholders"]["host"] == DEFAULT_ENDPOINT
     assert set(conn_type["conn-fields"]) == {"timeout", "verify", "max_retries"}
+    verify = conn_type["conn-fields"]["verify"]
+    assert "examples" not in verify["schema"]  # else the form's placeholder is "Start typing to see options"
+    assert "CA bundle path" in verify["label"]
 
 
 def test_every_declared_module_and_class_imports() -> None:
@@ -80,3 +83,15 @@ def test_airflow_cli_lists_the_connection_type(tmp_path: Path) -> None:
     assert ours["class"] == "airflow_provider_zendrive.hooks.zendrive.ZenDriveStatsHook"
     assert ours["package_name"] == "airflow-provider-zendrive"
     assert ours["hook_name"] == "ZenDRIVE"
+
+
+def test_airflow_3_1_gets_the_same_form_behaviour_from_the_hook() -> None:
+    from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    declared = conn_type["ui-field-behaviour"]
+    assert ZenDriveStatsHook.get_ui_field_behaviour() == {
+        "hidden_fields": declared["hidden-fields"],
+        "relabeling": declared["relabeling"],
+        "placeholders": declared["placeholders"],
+    }

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_zendrive import __version__
 from airflow_provider_zendrive._client import DEFAULT_CONN_ID
 from airflow_provider_zendrive._client.redaction import REDACTED, redact
-from airflow_provider_zendrive.exceptions import ZenDriveInputError
+from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveTLSError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -195,6 +196,7 @@ class ZenDriveSettings:
         :param extra: its decoded extras, when the caller already has them (the trigger reads them with the
             async ``aextra_dejson``, which is safe in the triggerer's event loop); default ``conn.extra_dejson``.
         :raises ZenDriveInputError: on a missing key, a non-HTTPS host or an invalid extra.
+        :raises ZenDriveTLSError: when extra ``verify`` names a file that holds no PEM certificate.
         """
         conn_id = conn.conn_id or "zendrive"
         if not conn.login:
@@ -276,7 +278,9 @@ def _verify(value: Any, conn_id: str) -> bool | str:
         if lowered in _FALSE:
             return False
         path = os.path.expanduser(value.strip())
-        if os.path.isfile(path) or os.path.isdir(path):
+        if os.path.isfile(path):
+            return _ca_bundle_file(path, conn_id)
+        if os.path.isdir(path):
             return path
         raise ZenDriveInputError(
             f"Connection {conn_id!r}: extra 'verify' is neither true/false nor an existing CA bundle "
@@ -285,3 +289,21 @@ def _verify(value: Any, conn_id: str) -> bool | str:
     raise ZenDriveInputError(
         f"Connection {conn_id!r}: extra 'verify' must be true, false or a CA bundle path."
     )
+
+
+def _ca_bundle_file(path: str, conn_id: str) -> str:
+    """``path`` once it has loaded as a CA bundle, so a file of anything else fails here, before any request."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        raise ZenDriveTLSError(
+            f"Connection {conn_id!r}: extra 'verify' names {path!r}, which holds no CA certificate that TLS "
+            f"can load ({exc.reason or exc}). Set it to a PEM bundle (-----BEGIN CERTIFICATE----- blocks), "
+            "true for the default trust store, or false."
+        ) from None
+    except OSError as exc:
+        raise ZenDriveInputError(
+            f"Connection {conn_id!r}: extra 'verify' names {path!r}, which cannot be read "
+            f"({exc.strerror or exc}); make it readable by the Airflow user."
+        ) from None
+    return path

@@ -66,6 +66,25 @@ class ZenDriveStatsHook(BaseHook):
     #: Backoff rules for in-process retries.
     backoff: ClassVar[Backoff] = Backoff()
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """
+        The connection form's labels, placeholders and hidden fields, for Airflow 3.1.
+
+        Airflow 3.2 and later read them from the provider info (``ui-field-behaviour``) without calling this;
+        3.1 only asks the hook. Declared once, in
+        :func:`~airflow_provider_zendrive.get_provider_info.get_provider_info`.
+        """
+        from airflow_provider_zendrive.get_provider_info import get_provider_info
+
+        (conn_type,) = get_provider_info()["connection-types"]
+        behaviour = conn_type["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
     def __init__(
         self, zendrive_conn_id: str = default_conn_name, *, max_retries: int | None = None, **kwargs: Any
     ) -> None:

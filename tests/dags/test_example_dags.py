@@ -596,8 +596,98 @@ def test_fleet_pulls_every_service_into_one_table(
     assert_success(result)
     assert mapped_tasks(result, "pull_daily_usage") == dict.fromkeys(conn_ids, "success")
     day = datetime.date(2026, 5, 1)
-    assert sqlite_rows(path) == [truth_row(service_id, day) for service_id in (DEMO_SERVICE_ID, 2001, 2002)]
+    first = day - datetime.timedelta(days=LOOKBACK_DAYS)
+    assert sqlite_rows(path) == [
+        row for service_id in (DEMO_SERVICE_ID, 2001, 2002) for row in truth_tuples(service_id, first, day)
+    ]
+    assert {(r.from_date, r.to_date) for r in zendrive_emulator.requests} == {("2026-04-28", "2026-05-01")}
     assert sorted(r.access_key or "" for r in zendrive_emulator.requests) == sorted(
         [DEMO_ACCESS_KEY, "acme-key", "globex-key"]
     )
     assert {uri for uri, _ in asset_events(result)} == {ASSET_URI}
+
+
+@pytest.mark.slow
+def test_fleet_lookback_corrects_late_data_with_an_audit_trail(
+    airflow_runner: AirflowRunner, zendrive_emulator: ZenDriveEmulator, warehouse: tuple[Path, dict[str, str]]
+) -> None:
+    """Two consecutive fleet runs against late data: every day but the newest ends final, for each service."""
+    path, env = warehouse
+    zendrive_emulator.add_account("acme-key", "acme-secret-0123456789", 2003)
+    env = {
+        **env,
+        "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri(),
+        "AIRFLOW_CONN_ZD_FLEET_ACME": zendrive_emulator.connection_uri("acme-key", "acme-secret-0123456789"),
+        "AIRFLOW_VAR_ZENDRIVE_FLEET_CONN_IDS": json.dumps(["zendrive_default", "zd_fleet_acme"]),
+    }
+    services = (DEMO_SERVICE_ID, 2003)  # both have traffic on day1 and day2
+    zendrive_emulator.late_days = 1  # the day before each run's day is only partly counted when it runs
+    day1, day2 = datetime.date(2026, 5, 4), datetime.date(2026, 5, 5)
+    assert all(truth_row(service_id, day1)[2] > 0 for service_id in services)
+
+    zendrive_emulator.today = day2
+    first = airflow_runner.run("zendrive_fleet", "2026-05-05", dags_folder=EXAMPLE_DAGS, env=env)
+    assert_success(first)
+    partial = {(row[0], row[1]): row for row in sqlite_rows(path)}
+    assert all(partial[(s, day1.isoformat())] != truth_row(s, day1) for s in services)
+
+    zendrive_emulator.today = day2 + datetime.timedelta(days=1)
+    second = airflow_runner.run("zendrive_fleet", "2026-05-06", dags_folder=EXAMPLE_DAGS, env=env)
+    assert_success(second)
+    start = day1 - datetime.timedelta(days=LOOKBACK_DAYS)
+    landed = sqlite_rows(path)
+    for service_id in services:
+        mine = [row for row in landed if row[0] == service_id]
+        assert [row for row in mine if row[1] != day2.isoformat()] == truth_tuples(service_id, start, day1)
+        assert [row for row in mine if row[1] == day2.isoformat()] != truth_tuples(service_id, day2, day2)
+    assert sorted(extra["revised"] for uri, extra in asset_events(second)) == [1, 1]
+    # The audit trail holds each changed value of day1, per service, with the mapped run that changed it.
+    with sqlite3.connect(path) as conn:
+        trail = conn.execute(
+            "SELECT service_id, date, counter, old_value, new_value, revised_by FROM zendrive_usage_revisions"
+        ).fetchall()
+    expected = set()
+    for service_id in services:
+        old = dict(zip(COLUMNS, partial[(service_id, day1.isoformat())], strict=True))
+        final = dict(zip(COLUMNS, truth_row(service_id, day1), strict=True))
+        expected |= {
+            (service_id, day1.isoformat(), name, old[name], final[name])
+            for name in COLUMNS[2:]
+            if old[name] != final[name]
+        }
+    assert {row[:5] for row in trail} == expected
+    assert len(trail) == len(expected)
+    labels = {row[0]: row[5].split(" run ")[0] for row in trail}  # the mapped task that wrote each service
+    assert sorted(labels.values()) == [
+        "zendrive_fleet.pull_daily_usage[0]",
+        "zendrive_fleet.pull_daily_usage[1]",
+    ]
+    assert DEMO_SECRET_KEY not in first.all_text() + second.all_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dag_id", ["zendrive_fleet", "zendrive_daily_billing"])
+def test_a_manual_run_pulls_the_day_before_it_or_the_window_in_its_conf(
+    airflow_runner: AirflowRunner,
+    zendrive_emulator: ZenDriveEmulator,
+    warehouse: tuple[Path, dict[str, str]],
+    dag_id: str,
+) -> None:
+    _, env = warehouse
+    env = {**env, "AIRFLOW_CONN_ZENDRIVE_DEFAULT": zendrive_emulator.connection_uri()}
+    before = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)
+    manual = airflow_runner.run(dag_id, dags_folder=EXAMPLE_DAGS, env=env)  # no logical date
+    after = datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)
+    assert_success(manual)
+    ((sent_from, sent_to),) = [(r.from_date, r.to_date) for r in zendrive_emulator.requests]
+    assert sent_to in {before.isoformat(), after.isoformat()}  # the day before the run, not the API's 30 days
+    yesterday = datetime.date.fromisoformat(sent_to)
+    assert sent_from == (yesterday - datetime.timedelta(days=LOOKBACK_DAYS)).isoformat()
+
+    zendrive_emulator.reset()
+    window = airflow_runner.run(
+        dag_id, dags_folder=EXAMPLE_DAGS, env=env, conf={"from": "2026-05-10", "to": "2026-05-20"}
+    )
+    assert_success(window)
+    # The lookback starts the conf's window three days earlier too.
+    assert [(r.from_date, r.to_date) for r in zendrive_emulator.requests] == [("2026-05-07", "2026-05-20")]

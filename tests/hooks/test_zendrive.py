@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import pathlib
 import re
 import socket
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -614,6 +616,26 @@ def test_verify_false_skips_verification(
     assert "TLS verification is off" in warning
 
 
+def test_a_ca_bundle_that_is_not_a_certificate_fails_before_any_request(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str], tmp_path: pathlib.Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are not the certificates you are looking for\n")
+    uri = (
+        zendrive_emulator.connection_uri().split("?", 1)[0] + "?verify=" + urllib.parse.quote(str(notes), "")
+    )
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection(uri))
+
+    with pytest.raises(ZenDriveTLSError, match="holds no CA certificate"):
+        hook.get_stats()
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "PEM" in message
+    assert "this connection" in message.lower()
+    assert zendrive_emulator.requests == zendrive_emulator.http_requests == []
+    assert zendrive_emulator.connections == 0
+
+
 # --- connection settings -----------------------------------------------------------------------------------
 
 
@@ -765,6 +787,7 @@ def test_daily_entries_must_be_in_the_window_oldest_first_once(
         ("http:/127.0.0.1/zendrive-api/cdn-stats/", None, "malformed"),
         ("https:/127.0.0.1/zendrive-api/cdn-stats/", None, "malformed"),
         ("127.0.0.1", 99999, "between 1 and 65535"),
+        ("127.0.0.1", "0", "between 1 and 65535"),  # JSON 0 as a number never reaches us: Airflow drops it
         ("https://127.0.0.1:0/zendrive-api/cdn-stats/", None, "between 1 and 65535"),
         ("a..b", None, "no valid hostname"),
         ("exa mple.com", None, "whitespace or control characters"),
@@ -777,12 +800,22 @@ def test_bad_endpoint_urls_fail_before_any_request(
     zendrive_emulator: ZenDriveEmulator,
     set_connection: Callable[..., str],
     host: str,
-    port: int | None,
+    port: int | str | None,
     words: str,
 ) -> None:
     conn = {"conn_type": "zendrive", "login": "a", "password": "b", "host": host, "port": port}
     with pytest.raises(ZenDriveInputError, match=words):
         ZenDriveStatsHook(zendrive_conn_id=set_connection(json.dumps(conn))).get_stats()
+    assert zendrive_emulator.requests == zendrive_emulator.http_requests == []
+    assert zendrive_emulator.connections == 0
+
+
+def test_a_port_field_of_0_in_a_connection_uri_fails_before_any_request(
+    zendrive_emulator: ZenDriveEmulator, set_connection: Callable[..., str]
+) -> None:
+    hook = ZenDriveStatsHook(zendrive_conn_id=set_connection("zendrive://a:bbbbbb@127.0.0.1:0"))
+    with pytest.raises(ZenDriveInputError, match="port 0 is not between 1 and 65535"):
+        hook.get_stats()
     assert zendrive_emulator.requests == zendrive_emulator.http_requests == []
     assert zendrive_emulator.connections == 0
 

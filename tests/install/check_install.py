@@ -14,6 +14,12 @@ its declared dependencies (extras ``sql`` and ``parquet``) and one Airflow relea
    wrote, nor its output, may contain the secret key in any common encoding.
 5. ``airflow connections test zendrive_default`` (the README's one-line key test) succeeds on an active service
    and fails on a suspended one.
+6. In headless Chromium (``tests/install/connection_form_in_chromium.py``, run with the development venv's
+   Python, which has Playwright), connections created from the deployment's empty connection form, Port left
+   untouched, are tested with the Test button: success for good keys, the hook's messages for a suspended
+   service and a wrong secret. On Airflow 3.3.2 that Test answers 400 for any connection without a port
+   (apache/airflow#73298, fixed after 3.3.2): the check pins that, and the documented way round it (the
+   endpoint's port typed in Port).
 
 Prints one line per check and ends with ``install-check: N passed, N failed``; exits non-zero on any failure.
 """
@@ -46,6 +52,11 @@ from typing import Any, cast
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
+#: The development venv's Python: it has Playwright, which the venv under test must not need.
+DEV_PYTHON = REPO / ".venv" / "bin" / "python"
+#: Releases whose connection list sends "port": 0 for a portless connection and whose API then refuses the test
+#: with 400 before any hook runs (apache/airflow#73298).
+PORTLESS_TEST_REFUSED = ("3.3.2",)
 DAG_ID = "zendrive_install_check"
 WINDOW = (datetime.date(2026, 5, 1), datetime.date(2026, 5, 7))
 sys.path.insert(0, str(HERE.parent))  # the tests' own statement of the documented columns
@@ -175,6 +186,10 @@ class Deployment:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                # The browser check signs in as nobody: every visitor is an admin of this throwaway deployment.
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                # Connections made in the form leave Verify TLS empty (true): trust the emulator's CA then.
+                "REQUESTS_CA_BUNDLE": self.emulator.ca_path,
                 "AIRFLOW__API__PORT": str(self.api_port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -216,6 +231,8 @@ class Deployment:
     def __enter__(self) -> Deployment:
         self.emulator.start()
         self.emulator.add_account(self.access_key, self.secret, 4242)
+        self.emulator.add_account("AKUIGOOD", "ui-good-secret-0123456789", 4343)
+        self.emulator.add_account("AKUISUSPENDED", "ui-suspended-secret-0123", 4444, active=False)
         self.api_port = free_port()
         return self
 
@@ -261,7 +278,86 @@ class Deployment:
         return False
 
 
-def check_deployment(checks: Checks, root: Path) -> None:
+def check_connection_form(checks: Checks, dep: Deployment, airflow_version: str) -> None:
+    """Create connections from the empty form in Chromium and read what the Test button says."""
+    good = {"access_key": "AKUIGOOD", "secret_key": "ui-good-secret-0123456789"}
+    suspended = {"access_key": "AKUISUSPENDED", "secret_key": "ui-suspended-secret-0123"}
+    wrong = {"access_key": "AKUIGOOD", "secret_key": "not-the-secret-0123456789"}
+    refused = airflow_version in PORTLESS_TEST_REFUSED
+    port = str(dep.emulator.port) if refused else ""  # the way round the 400: the endpoint's port in Port
+    cases = [
+        {"conn_id": "ui_good", **good, "port": port},
+        {"conn_id": "ui_suspended", **suspended, "port": port},
+        {"conn_id": "ui_wrong_secret", **wrong, "port": port},
+    ]
+    if refused:
+        cases.insert(0, {"conn_id": "ui_portless", **good, "port": ""})
+    if not checks.check(
+        "the development venv has Playwright", DEV_PYTHON.is_file(), f"{DEV_PYTHON} is missing"
+    ):
+        return
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(DEV_PYTHON),
+            str(HERE / "connection_form_in_chromium.py"),
+            f"http://127.0.0.1:{dep.api_port}",
+            dep.emulator.url,
+            json.dumps(cases),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    results = {}
+    for line in done.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            result = json.loads(line)
+            results[result["conn_id"]] = result
+    detail = done.stdout[-3000:] + done.stderr[-3000:]
+    if not checks.check(
+        f"Chromium filled the empty connection form {len(cases)} times ({time.monotonic() - started:.0f} s)",
+        done.returncode == 0 and len(results) == len(cases),
+        detail,
+    ):
+        return
+    labels = results["ui_good"]["labels"]
+    checks.check(
+        "the form shows the provider's labels (Access key, Secret key, Endpoint URL)",
+        {"Access key", "Secret key", "Endpoint URL (optional)"} <= set(labels),
+        json.dumps(labels),
+    )
+    saved = [results[case["conn_id"]]["saved"] for case in cases if not case["port"]]
+    checks.check("the form saved no port when Port was left untouched", all("port" not in s for s in saved))
+    if refused:
+        portless = results["ui_portless"]
+        checks.check(
+            f"Airflow {airflow_version}'s Test refuses a portless connection with 400 (apache/airflow#73298)",
+            (portless["title"], portless["message"]) == ("Test Connection Failed", "Bad Request"),
+            json.dumps(portless),
+        )
+    ok, inactive, rejected = results["ui_good"], results["ui_suspended"], results["ui_wrong_secret"]
+    checks.check(
+        "Test from the form: success for good keys",
+        ok["title"] == "Test Connection Successful",
+        json.dumps(ok),
+    )
+    checks.check(
+        "Test from the form: a suspended service says so",
+        inactive["title"] == "Test Connection Failed" and "service is not active" in inactive["message"],
+        json.dumps(inactive),
+    )
+    checks.check(
+        "Test from the form: a wrong secret says so, without the secret",
+        rejected["title"] == "Test Connection Failed"
+        and "rejected the credentials (401" in rejected["message"]
+        and wrong["secret_key"] not in rejected["message"],
+        json.dumps(rejected),
+    )
+
+
+def check_deployment(checks: Checks, root: Path, airflow_version: str) -> None:
     """Deploy, run the DAG, check what landed and that the secret is nowhere."""
     with Deployment(root) as dep:
         migrated = dep.airflow("db", "migrate", timeout=300)
@@ -346,6 +442,7 @@ def check_deployment(checks: Checks, root: Path) -> None:
             logs[-4000:],
         )
         check_outputs(checks, dep)
+        check_connection_form(checks, dep, airflow_version)
         dep.stop()  # every log is complete once the processes are gone
         leaks = files_containing(dep.home, secret_forms(dep.secret)) + files_containing(
             dep.root / "out", secret_forms(dep.secret)
@@ -396,7 +493,7 @@ def main() -> int:
     checks = Checks(f"Airflow {args.airflow}")
     check_package(checks, args.airflow)
     with tempfile.TemporaryDirectory(prefix="zendrive-install-check-") as root:
-        check_deployment(checks, Path(root))
+        check_deployment(checks, Path(root), args.airflow)
         if checks.failed and args.keep:  # everything the deployment wrote, for a post-mortem
             shutil.copytree(root, args.keep, dirs_exist_ok=True)
             print(f"The deployment's files are in {args.keep}", flush=True)

@@ -526,51 +526,129 @@ def test_connection_json_round_trips_through_airflow(zendrive_emulator: ZenDrive
 # -- the command line ---------------------------------------------------------------------------------------
 
 
-def test_command_line_serves_until_sigterm() -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_zendrive.testing",
-            "--today",
-            "2026-06-24",
-            "--rate-limit",
-            "5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        lines: list[str] = []
-        while not any(line.startswith("export AIRFLOW_CONN_ZENDRIVE_DEFAULT=") for line in lines):
-            line = process.stdout.readline()
-            assert line, f"the emulator exited early: {process.stderr.read() if process.stderr else ''}"
-            lines.append(line.strip())
-        url = next(
-            line.split(": ", 1)[1] for line in lines if line.startswith("ZenDRIVE usage-stats emulator")
-        )
-        ca_path = next(line.split(": ", 1)[1] for line in lines if line.startswith("CA bundle"))
-        request = urllib.request.Request(url, data=json.dumps(CREDENTIALS).encode())  # noqa: S310
-        context = ssl.create_default_context(cafile=ca_path)
-        with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310
-            assert json.loads(response.read())["to"] == "2026-06-24"
+class CommandLine:
+    """``python -m airflow_provider_zendrive.testing ARGS`` as a subprocess, read up to its export line."""
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=5) == 0
+    def __init__(self, *args: str) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow_provider_zendrive.testing", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        self.lines: list[str] = []
+        while not any(line.startswith("export AIRFLOW_CONN_ZENDRIVE_DEFAULT=") for line in self.lines):
+            line = self.process.stdout.readline()
+            assert line, (
+                f"the emulator exited early: {self.process.stderr.read() if self.process.stderr else ''}"
+            )
+            self.lines.append(line.strip())
+        self.url = self._value("ZenDRIVE usage-stats emulator")
+        self.ca_path = self._value("CA bundle")
+
+    def _value(self, label: str) -> str:
+        return next(line.split(": ", 1)[1] for line in self.lines if line.startswith(label))
+
+    def post(self, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST ``body`` as JSON; the status and the decoded answer."""
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode())  # noqa: S310
+        context = ssl.create_default_context(cafile=self.ca_path)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit status (killed if it does not stop)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=5)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def test_command_line_serves_until_sigterm() -> None:
+    emulator = CommandLine("--today", "2026-06-24", "--rate-limit", "5")
+    try:
+        status, answer = emulator.post(CREDENTIALS)
+        assert (status, answer["to"]) == (200, "2026-06-24")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-    assert url.startswith("https://127.0.0.1:")
-    assert url.endswith(ENDPOINT_PATH)
-    assert not Path(ca_path).exists()  # the temporary certificates are removed on exit
+        assert emulator.stop() == 0
+    assert emulator.url.startswith("https://127.0.0.1:")
+    assert emulator.url.endswith(ENDPOINT_PATH)
+    assert not Path(emulator.ca_path).exists()  # the temporary certificates are removed on exit
+
+
+def test_command_line_suspends_the_demo_key() -> None:
+    emulator = CommandLine("--suspended")
+    try:
+        assert emulator.post(CREDENTIALS) == (403, {"status": "error", "message": "Service is not active"})
+        assert emulator.post(CREDENTIALS)[0] == 403  # until stopped
+    finally:
+        assert emulator.stop() == 0
+    assert "Fault: the demo service is suspended (403 'Service is not active')" in emulator.lines
+
+
+def test_command_line_queues_failures_then_answers() -> None:
+    emulator = CommandLine("--fail", "503x2", "--fail", "500", "--suspended-for", "1", "--late-days", "1")
+    try:
+        statuses = [emulator.post(CREDENTIALS)[0] for _ in range(5)]
+    finally:
+        emulator.stop()
+    assert statuses == [503, 503, 500, 403, 200]
+
+
+def test_command_line_help_lists_the_faults() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_zendrive.testing", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    for option in (
+        "--suspended",
+        "--suspended-for",
+        "--rate-limit",
+        "--late-days",
+        "--fail",
+        "--new-service",
+    ):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--fail", "200"], "400-599"),
+        (["--fail", "503x0"], "1 or more"),
+        (["--fail", "oops"], "STATUS[xN]"),
+        (["--suspended", "--suspended-for", "2"], "not allowed with"),
+        (["--late-fraction", "0"], "late_fraction"),
+    ],
+)
+def test_command_line_refuses_nonsense(args: list[str], words: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_zendrive.testing", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert words in result.stderr

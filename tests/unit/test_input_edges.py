@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import pathlib
 
 import pytest
 
 from airflow_provider_zendrive._client.models import MAX_COUNT, check_window, parse_stats
-from airflow_provider_zendrive._client.settings import MAX_TIMEOUT, _timeout, build_endpoint_url
+from airflow_provider_zendrive._client.settings import MAX_TIMEOUT, _timeout, _verify, build_endpoint_url
 from airflow_provider_zendrive._client.windows import LONGEST_PULL_DAYS, DateWindow, window_from_dates
-from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError
+from airflow_provider_zendrive.exceptions import ZenDriveInputError, ZenDriveResponseError, ZenDriveTLSError
 
 TODAY = datetime.date(2026, 11, 25)
 
@@ -82,6 +83,24 @@ def test_a_port_field_that_agrees_with_the_url_is_fine() -> None:
         == "https://example.com:8443/zendrive-api/cdn-stats/"
     )
     assert build_endpoint_url("example.com", 8443) == "https://example.com:8443/zendrive-api/cdn-stats/"
+
+
+@pytest.mark.parametrize("text", ["not a certificate\n", "", "-----BEGIN PRIVATE KEY-----\nAAAA\n"])
+def test_a_ca_bundle_that_holds_no_certificate_is_a_tls_error_that_says_what_to_do(
+    tmp_path: pathlib.Path, text: str
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(text)
+    with pytest.raises(ZenDriveTLSError, match="extra 'verify'") as refused:
+        _verify(str(bundle), "zendrive_test")
+    assert str(bundle) in str(refused.value)
+    assert "PEM" in str(refused.value)
+
+
+def test_a_real_ca_bundle_is_kept_as_its_path() -> None:
+    import certifi
+
+    assert _verify(certifi.where(), "zendrive_test") == certifi.where()
 
 
 def _body(**overrides: object) -> bytes:
