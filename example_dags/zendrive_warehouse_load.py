@@ -8,10 +8,10 @@ under a date partition of the lake, ``<lake>/date=YYYY-MM-DD/usage.parquet`` (``
 and MERGE it into ``zendrive_daily_usage`` on ``(service_id, date)``: a rerun, a backfill or a late-data re-read
 updates the day in place instead of adding it twice.
 
-**Snowflake** (the default): ``SQLExecuteQueryOperator`` on the Snowflake connection runs, in one session,
-``CREATE TABLE IF NOT EXISTS``, a ``COPY INTO`` a temporary table from the external stage
+**Snowflake** (the default): ``SQLExecuteQueryOperator`` on the Snowflake connection creates the table if it
+is missing, then, in one session, runs a ``COPY INTO`` a temporary table from the external stage
 ``zendrive_lake`` (``MATCH_BY_COLUMN_NAME``), then the ``MERGE``. **BigQuery** (``ZENDRIVE_WAREHOUSE=bigquery``):
-``BigQueryInsertJobOperator`` runs one script: ``CREATE TABLE IF NOT EXISTS`` (partitioned by day),
+``BigQueryInsertJobOperator`` runs one script: the table created if missing (partitioned by day),
 ``LOAD DATA INTO TEMP TABLE`` from the GCS file, then the ``MERGE``.
 
 Not run in this project's CI: no cloud account. The tests parse this DAG and check its wiring; the Parquet file
@@ -26,7 +26,12 @@ PostgreSQL and MariaDB.
   ``apache-airflow-providers-google`` for ``gs://`` (``google_cloud_default``), set as
   ``ZENDRIVE_LAKE_CONN_ID``;
 * Snowflake: ``apache-airflow-providers-snowflake``, the connection ``snowflake_default`` and an external stage
-  ``zendrive_lake`` on the lake's URL (``CREATE STAGE zendrive_lake URL = 's3://...' STORAGE_INTEGRATION = ...``);
+  ``zendrive_lake`` on the lake's URL:
+
+  ```sql
+  CREATE STAGE zendrive_lake URL = 's3://...' STORAGE_INTEGRATION = ...;
+  ```
+
 * BigQuery: ``apache-airflow-providers-google``, a dataset (``ZENDRIVE_BQ_DATASET``, default ``billing``) and
   the lake on GCS.
 
