@@ -80,6 +80,8 @@ REQUEST_TIME = 2.0  # each fleet request is answered after this many seconds, as
 SUSPENDED_FOR = 3  # 403 answers: the sensor's own poke, then two trigger polls; the third poll gets 200
 LOGICAL_DATE = datetime.datetime(2026, 5, 8, tzinfo=datetime.UTC)  # the fleet pulls the day before
 FLEET_DAY = datetime.date(2026, 5, 7)
+#: zendrive_fleet's LOOKBACK_DAYS: each run also re-reads the three days before, for late data.
+FLEET_LOOKBACK_DAYS = 3
 SENSOR_WINDOW = (datetime.date(2026, 5, 1), datetime.date(2026, 5, 7))
 COUNTERS = (
     "total_requests",
@@ -766,7 +768,7 @@ def _trigger_started(logs: Iterator[str]) -> float | None:
 
 
 def check_fleet(checks: Checks, dep: Deployment, sent_before: int) -> None:
-    """One 200 per service, one row per service in the PostgreSQL warehouse, equal to the emulator's."""
+    """One 200 per service; the day and its lookback per service in the PostgreSQL warehouse, equal to the emulator's."""
     keys = [dep.accounts[conn_id][0] for conn_id in dep.fleet]
     sent = [(r.access_key, r.status) for r in dep.emulator.requests[sent_before:]]
     checks.check(
@@ -782,19 +784,24 @@ def check_fleet(checks: Checks, dep: Deployment, sent_before: int) -> None:
         all(statuses == [200] for statuses in seen.values()),
         str(seen),
     )
+    first = FLEET_DAY - datetime.timedelta(days=FLEET_LOOKBACK_DAYS)
+    days = [first + datetime.timedelta(days=n) for n in range(FLEET_LOOKBACK_DAYS + 1)]
     want = []
     for key in keys:
-        stats = dep.emulator.expected_stats(FLEET_DAY, FLEET_DAY, access_key=key)
-        day = {d["date"]: cast(dict[str, Any], d) for d in stats["daily"]}.get(FLEET_DAY.isoformat(), {})
-        want.append((stats["service_id"], FLEET_DAY.isoformat(), *(int(day.get(c, 0)) for c in COUNTERS)))
+        stats = dep.emulator.expected_stats(first, FLEET_DAY, access_key=key)
+        daily = {d["date"]: cast(dict[str, Any], d) for d in stats["daily"]}
+        for day in days:  # a day without traffic is a row of zeros
+            counts = daily.get(day.isoformat(), {})
+            want.append((stats["service_id"], day.isoformat(), *(int(counts.get(c, 0)) for c in COUNTERS)))
     rows = dep.query(
         "SELECT service_id, date, total_requests, successful_requests, client_errors, auth_failures,"
-        " bytes_sent, bytes_received, unique_ips FROM zendrive_daily_usage ORDER BY service_id",
+        " bytes_sent, bytes_received, unique_ips FROM zendrive_daily_usage ORDER BY service_id, date",
         database="warehouse",
     )
     got = [(int(r[0]), str(r[1]), *(int(v) for v in r[2:])) for r in rows]
     checks.check(
-        "the PostgreSQL warehouse holds one row per service, equal to the emulator's",
+        f"the PostgreSQL warehouse holds {FLEET_LOOKBACK_DAYS + 1} rows per service (the day and its lookback), "
+        "equal to the emulator's",
         got == sorted(want),
         f"{got}\n!=\n{sorted(want)}",
     )
