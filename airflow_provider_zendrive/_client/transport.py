@@ -143,7 +143,7 @@ class SyncSession:
     it closes the client.
 
     A blocking read cannot be cancelled as a coroutine is: at the deadline a timer thread shuts the socket down
-    (``shutdown``, which ends a read in progress on Linux and macOS), and the attempt reports a timeout.
+    (``shutdown``, which ends a read in progress; tested on Linux), and the attempt reports a timeout.
 
     :param client: from :func:`open_sync_client`.
     :param settings: the connection's settings (URL, timeout).
