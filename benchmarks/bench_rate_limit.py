@@ -195,8 +195,11 @@ def unshared() -> Iterator[None]:
     """Every 429 left to the caller that got it: the hooks as they were before the shared 429 knowledge."""
     from airflow_provider_zendrive._client.pacing import Turn
 
+    def alone(self: Turn, now: float, error: Exception, *, longest: float = 0.0) -> bool:
+        return False
+
     throttled = Turn.throttled
-    Turn.throttled = lambda self, now, error: False  # type: ignore[method-assign]
+    Turn.throttled = alone  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -313,7 +313,8 @@ def send_with_retries(
     :param call: the request and its retry state.
     :param send: one attempt: POST the body, return the answer (the sync transport's
         :meth:`~airflow_provider_zendrive._client.transport.SyncSession.send`).
-    :param turn: the request's place in its key's pace (a 429's ``Retry-After`` holds every caller of the key).
+    :param turn: the request's place in its key's pace (a 429's ``Retry-After`` holds every caller of the key;
+        without it, the key's callers are released at the pace its answers teach).
     :param sleep: how to wait (``time.sleep``; a recorder in tests).
     :raises ZenDriveError: the final error.
     """
@@ -327,6 +328,7 @@ def send_with_retries(
         if not isinstance(outcome, Wait):
             turn.succeeded(clock)
             return outcome
-        if not turn.throttled(clock, outcome.error):  # else the key's pace says when to send again
+        # A 429 leaves the wait to the key's pace (at most the backoff's cap without Retry-After); else back off.
+        if not turn.throttled(clock, outcome.error, longest=call.backoff.cap):
             sleep(outcome.seconds)
             clock = max(time.monotonic(), clock + outcome.seconds)
