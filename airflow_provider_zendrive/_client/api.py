@@ -288,6 +288,15 @@ class StatsCall:
                 outcome.args = (outcome.message,)
             raise outcome
         self.attempt += 1
+        if isinstance(wait.error, ZenDriveRateLimitError) and wait.error.retry_after is None:
+            # The key's pace decides when (see send_with_retries), at most the backoff's cap from now.
+            self.log.warning(
+                "ZenDRIVE answered %s; retry %d/%d at the key's pace (no Retry-After).",
+                what,
+                self.attempt,
+                self.settings.max_retries,
+            )
+            return wait
         source = "Retry-After" if wait.error.retry_after is not None else "backoff"
         self.log.warning(
             "ZenDRIVE answered %s; retry %d/%d in %.1f s (%s).",
