@@ -94,8 +94,8 @@ MAX_PHASE = 1.0
 #: Without Retry-After: the longest step between releases, and the longest hold after a 429 unless the caller
 #: says otherwise (the hook passes its backoff's cap, ``Backoff.cap``).
 MAX_STEP = 60.0
-#: Without Retry-After: the step after a release is refused although the one before went through (a little too
-#: fast: 25 % slower)...
+#: Without Retry-After: the step after a refused release when some went through since the refusal before (a
+#: little too fast: 25 % slower)...
 SLOWER_AFTER_REFUSAL = 1.25
 #: ...and after each release that goes through (3 % faster; after each further :data:`LONG_RUN` let through in a
 #: row, 3 % more, so that a key that got faster is followed).
