@@ -101,6 +101,7 @@ def test_without_retry_after_the_threads_of_a_key_are_paced_at_its_refill_and_no
 
     demo = [r for r in zendrive_emulator.requests if r.access_key == DEMO_ACCESS_KEY]
     assert [r.status for r in demo].count(200) == 16
-    # Each thread backing off on its own (full jitter) meets about 34 429s here; the first wave alone is 7.
-    assert [r.status for r in demo].count(429) <= 16
+    # Each thread backing off on its own (full jitter) meets about 33 429s here, paced 6 to 11 (make bench); the
+    # first wave alone is 7. The bound leaves room for a loaded machine's slower answers.
+    assert [r.status for r in demo].count(429) <= 20
     assert free_took < 0.6  # another key is not paced by this one
