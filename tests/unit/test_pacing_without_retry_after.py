@@ -6,6 +6,7 @@ I/O), and a token bucket followed closely in a simulation of the benchmark's wor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import math
 import random
@@ -21,7 +22,10 @@ from airflow_provider_zendrive._client.pacing import (
     SLOWER_AFTER_REFUSAL,
     KeyPace,
     Turn,
+    forget_paces,
+    pace_for,
 )
+from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive.exceptions import ZenDriveRateLimitError
 
 NO_HEADER = ZenDriveRateLimitError("429")
@@ -186,6 +190,22 @@ def test_a_pace_that_was_left_quiet_is_idle() -> None:
         assert lone.delay(-10.0) == 0  # monotonic clocks: long ago
         lone.throttled(-10.0, NO_HEADER)
     assert pace.idle  # nobody took a turn since, and the closing is more than a base and a step ago
+
+
+def test_the_registry_forgets_a_key_paced_long_ago_when_another_key_comes() -> None:
+    settings = ZenDriveSettings(
+        url="https://zendrive.test/zendrive-api/cdn-stats/", access_key="AK", secret_key="s"
+    )
+    forget_paces()
+    try:
+        paced = pace_for(settings)
+        with paced.turn() as lone:
+            assert lone.delay(-10.0) == 0
+            lone.throttled(-10.0, NO_HEADER)  # paced, then nobody came for far longer than a step and a base
+        pace_for(dataclasses.replace(settings, access_key="AK2"))
+        assert pace_for(settings) is not paced  # memory stays bounded by the keys in use
+    finally:
+        forget_paces()
 
 
 @dataclass
