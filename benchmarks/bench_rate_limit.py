@@ -11,11 +11,13 @@ barrier. A call is a one-day ``get_stats``. The figures:
   429 (a bare ``AirflowException``, see ``HttpHook.check_response``).
 
 Retry-After variants: ``seconds`` (the emulator rounds up to whole seconds, as many real servers do),
-``http-date`` (whole seconds too, as an absolute time) and none (our hook falls back to full-jitter backoff).
+``http-date`` (whole seconds too, as an absolute time) and none (the API contract promises no header: the key's
+callers are then released at a step learned from its 429s and successes), at burst 1 and at burst 4.
 
-Shared 429 knowledge (``_client/pacing.py``): for the 8 x 2 workloads, the same hooks also run with it off, in
-the same repeats: ``Turn.throttled`` patched for that run to leave every 429 to the caller that got it, so each
-thread waits its own Retry-After plus jitter and the others learn nothing, exactly as in 0.1.0.
+Shared 429 knowledge (``_client/pacing.py``): for the 8 x 2 workloads with Retry-After in seconds and without
+it, the same hooks also run with it off, in the same repeats: ``Turn.throttled`` patched for that run to leave
+every 429 to the caller that got it, so each thread waits its own Retry-After plus jitter (without the header,
+its own full-jitter backoff) and the others learn nothing, exactly as in 0.1.0.
 
 Run alone: ``python benchmarks/bench_rate_limit.py [--quick]``.
 """
@@ -195,8 +197,11 @@ def unshared() -> Iterator[None]:
     """Every 429 left to the caller that got it: the hooks as they were before the shared 429 knowledge."""
     from airflow_provider_zendrive._client.pacing import Turn
 
+    def alone(self: Turn, now: float, error: Exception, *, longest: float = 0.0) -> bool:
+        return False
+
     throttled = Turn.throttled
-    Turn.throttled = lambda self, now, error: False  # type: ignore[method-assign]
+    Turn.throttled = alone  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -240,7 +245,8 @@ def cases(quick: bool) -> list[Case]:
         Case(8, 2, 4.0, 1, target=1.5, before=True),
         Case(16, 4, 8.0, 8),
         Case(8, 2, 4.0, 1, retry_after="http-date", baseline=False),
-        Case(8, 2, 4.0, 1, retry_after=None, baseline=False),
+        Case(8, 2, 4.0, 1, retry_after=None, baseline=False, target=1.5, max_throttled=16, before=True),
+        Case(8, 2, 4.0, 4, retry_after=None, baseline=False, before=True),
     ]
 
 
@@ -372,8 +378,13 @@ def _before_lines(case: Case, ours: list[Outcome], unshared: list[Outcome]) -> l
             ratio_series(walls, [case.floor] * len(walls)),
             "",
             None,
-            "before: each thread learns only from its own 429s and waits its Retry-After plus up to 1 s of "
-            "jitter, as in 0.1.0 (Turn.throttled patched for this run)",
+            "before: each thread learns only from its own 429s and waits "
+            + (
+                "its own full-jitter backoff"
+                if case.retry_after is None
+                else "its Retry-After plus up to 1 s of jitter"
+            )
+            + ", as in 0.1.0 (Turn.throttled patched for this run)",
         ),
         Result(
             "Rate limit: shared 429 knowledge on / off",
@@ -383,8 +394,14 @@ def _before_lines(case: Case, ours: list[Outcome], unshared: list[Outcome]) -> l
             vs_before,
             "< 1, fewer 429s",
             vs_before.median < 1 and fewer and not failed,
-            f"median 429s {_throttled(ours):g} on, {_throttled(unshared):g} off; on: one 429 holds every thread "
-            "of the key until its Retry-After, then the queue is released at the key's pace",
+            f"median 429s {_throttled(ours):g} on, {_throttled(unshared):g} off; on: "
+            + (
+                "the threads of the key queue and are released one at a time at the step its 429s and successes "
+                "teach"
+                if case.retry_after is None
+                else "one 429 holds every thread of the key until its Retry-After, then the queue is released at "
+                "the key's pace"
+            ),
         ),
     ]
 
@@ -392,8 +409,9 @@ def _before_lines(case: Case, ours: list[Outcome], unshared: list[Outcome]) -> l
 def _miss_reason(case: Case) -> str:
     if case.retry_after is None:
         return (
-            "without Retry-After the hook backs off with full jitter (1 s base, doubling per attempt), so "
-            "throttled workers come back later and later and tokens go unused; there is nothing to share"
+            "without Retry-After the key's pace is learned from its answers: the first wave is refused before "
+            "anything is known, the first step is a guess (1 s over the queue), and the step keeps probing a "
+            "little faster than the refill, so some releases are refused"
         )
     return (
         f"Retry-After has whole-second granularity while the key refills every {1 / case.rate:g} s: the first "

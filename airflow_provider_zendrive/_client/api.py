@@ -288,6 +288,15 @@ class StatsCall:
                 outcome.args = (outcome.message,)
             raise outcome
         self.attempt += 1
+        if isinstance(wait.error, ZenDriveRateLimitError) and wait.error.retry_after is None:
+            # The key's pace decides when (see send_with_retries), at most the backoff's cap from now.
+            self.log.warning(
+                "ZenDRIVE answered %s; retry %d/%d at the key's pace (no Retry-After).",
+                what,
+                self.attempt,
+                self.settings.max_retries,
+            )
+            return wait
         source = "Retry-After" if wait.error.retry_after is not None else "backoff"
         self.log.warning(
             "ZenDRIVE answered %s; retry %d/%d in %.1f s (%s).",
@@ -313,7 +322,8 @@ def send_with_retries(
     :param call: the request and its retry state.
     :param send: one attempt: POST the body, return the answer (the sync transport's
         :meth:`~airflow_provider_zendrive._client.transport.SyncSession.send`).
-    :param turn: the request's place in its key's pace (a 429's ``Retry-After`` holds every caller of the key).
+    :param turn: the request's place in its key's pace (a 429's ``Retry-After`` holds every caller of the key;
+        without it, the key's callers are released at the pace its answers teach).
     :param sleep: how to wait (``time.sleep``; a recorder in tests).
     :raises ZenDriveError: the final error.
     """
@@ -327,6 +337,7 @@ def send_with_retries(
         if not isinstance(outcome, Wait):
             turn.succeeded(clock)
             return outcome
-        if not turn.throttled(clock, outcome.error):  # else the key's pace says when to send again
+        # A 429 leaves the wait to the key's pace (at most the backoff's cap without Retry-After); else back off.
+        if not turn.throttled(clock, outcome.error, longest=call.backoff.cap):
             sleep(outcome.seconds)
             clock = max(time.monotonic(), clock + outcome.seconds)

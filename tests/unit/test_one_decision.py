@@ -39,6 +39,7 @@ WINDOW = DateWindow(DAY, DAY)
 OK = Reply(200, {}, json.dumps(window_stats(1, DAY, DAY)).encode())
 SUSPENDED = Reply(403, {}, b'{"message": "service suspended"}')
 THROTTLED = Reply(429, {"Retry-After": "2"}, b"")
+THROTTLED_BARE = Reply(429, {}, b'{"message": "Too many requests, slow down"}')
 UNAVAILABLE = Reply(503, {}, b"")
 TIMEOUT = Failure("timeout", "no complete answer within 30 s")
 BAD_KEYS = Reply(401, {}, b'{"message": "bad keys"}')
@@ -55,8 +56,14 @@ class Log:
         self.lines.append(msg % args)
 
 
-def hook_loop(answers: Sequence[Reply | Failure]) -> tuple[object, list[float], int]:
-    """The hook's path: the outcome (stats or the raised error), the waits, and how many answers it read."""
+def hook_loop(
+    answers: Sequence[Reply | Failure], *, log: Log | None = None, phase: float = 0.0
+) -> tuple[object, list[float], int]:
+    """
+    The hook's path: the outcome (stats or the raised error), the waits, and how many answers it read.
+
+    :param phase: the random phase of the key's releases, as a fraction of their ceiling.
+    """
     remaining: Iterator[Reply | Failure] = iter(answers)
     sent: list[bytes] = []
     waits: list[float] = []
@@ -65,8 +72,8 @@ def hook_loop(answers: Sequence[Reply | Failure]) -> tuple[object, list[float], 
         sent.append(body)
         return next(remaining)
 
-    call = StatsCall(SETTINGS, WINDOW, backoff=Backoff(rng=lambda: 0.0), log=Log())
-    with KeyPace(rng=lambda: 0.0).turn() as turn:
+    call = StatsCall(SETTINGS, WINDOW, backoff=Backoff(rng=lambda: 0.0), log=log or Log())
+    with KeyPace(rng=lambda: phase).turn() as turn:
         try:
             outcome: object = send_with_retries(call, send, turn, sleep=waits.append)
         except ZenDriveError as exc:
@@ -136,3 +143,22 @@ def test_the_hook_gives_up_after_its_retries_where_the_poller_keeps_polling() ->
     assert "Gave up after 6 attempts." in outcome.message
     assert (len(waits), read) == (5, 6)
     assert verdicts == [None] * 7
+
+
+def test_a_429_without_retry_after_is_waited_at_the_keys_pace_by_the_hook_and_a_poll_interval_by_the_poller() -> (
+    None
+):
+    log = Log()
+    outcome, waits, read = hook_loop([THROTTLED_BARE, THROTTLED_BARE, OK], log=log, phase=0.5)
+    verdicts = trigger_path([THROTTLED_BARE, OK])
+
+    assert outcome == window_stats(1, DAY, DAY)
+    assert read == 3
+    # A lone caller: half of a one-second base, then half of the doubled step, as its own backoff's full jitter
+    # would have drawn them (the backoff's own draw is 0 here: the key's pace decided).
+    assert waits == pytest.approx([0.5, 1.0], abs=0.05)
+    assert log.lines == [
+        "ZenDRIVE answered HTTP 429; retry 1/5 at the key's pace (no Retry-After).",
+        "ZenDRIVE answered HTTP 429; retry 2/5 at the key's pace (no Retry-After).",
+    ]
+    assert verdicts == [None, {"status": "active"}]
