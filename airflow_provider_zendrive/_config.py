@@ -45,7 +45,7 @@ class UsageSettings:
 
 
 def _option(name: str) -> str:
-    from airflow.configuration import conf
+    from airflow.providers.common.compat.sdk import conf
 
     return str(conf.get(SECTION, name, fallback=DEFAULTS[name])).strip()
 

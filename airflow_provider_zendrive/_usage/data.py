@@ -178,6 +178,7 @@ class UsageView:
     :param revisions_table: the revisions table, or None when none is configured.
     :param month: ``YYYY-MM`` shown.
     :param through: the last day of the month-to-date.
+    :param month_last: the month's last day.
     :param service_id: the service shown, or None for every service.
     :param months: the months offered, newest first.
     :param services: the services in the table's last :data:`MAX_DAYS` days.
@@ -194,6 +195,7 @@ class UsageView:
     revisions_table: str | None
     month: str
     through: str
+    month_last: str
     service_id: int | None
     months: list[str]
     services: list[int]
@@ -226,6 +228,7 @@ def read_usage(settings: UsageSettings, query: UsageQuery) -> UsageView:
         revisions_table=settings.revisions_table,
         month=query.month.name,
         through=query.through.isoformat(),
+        month_last=query.month.last.isoformat(),
         service_id=query.service_id,
         months=months_offered(query.today),
         services=[],

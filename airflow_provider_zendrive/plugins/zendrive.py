@@ -2,7 +2,7 @@
 The ZenDRIVE plugin: the "ZenDRIVE usage" page in Airflow's navigation (Airflow 3.1+), for signed-in users.
 
 Every Airflow process that loads plugins imports this module (task runners included), so it imports nothing
-but Airflow's plugin base class: the page's FastAPI app (:mod:`airflow_provider_zendrive._usage.app`), SQL and
+but Airflow's plugin base class and configuration (the Task SDK's where there is one): the page's FastAPI app (:mod:`airflow_provider_zendrive._usage.app`), SQL and
 the rendering are imported by the API server at the page's first request.
 """
 
@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow.configuration import conf
-from airflow.plugins_manager import AirflowPlugin
+from airflow.providers.common.compat.sdk import AirflowPlugin, conf
 
 __all__ = ["URL_PREFIX", "ZenDriveUsagePlugin"]
 
