@@ -181,7 +181,7 @@ class UsageView:
     :param month_last: the month's last day.
     :param service_id: the service shown, or None for every service.
     :param months: the months offered, newest first.
-    :param services: the services in the table's last :data:`MAX_DAYS` days.
+    :param services: every service in the table's last :data:`MAX_DAYS` days (also when one is shown).
     :param rows: per service, the month so far.
     :param daily: the chart's days, oldest first.
     :param last_pull: the newest ``fetched_at`` of the services shown, in the last :data:`MAX_DAYS` days.
@@ -264,7 +264,8 @@ def read_usage(settings: UsageSettings, query: UsageQuery) -> UsageView:
         oldest = query.today - datetime.timedelta(days=MAX_DAYS - 1)
         # Only checked and quoted table names are formatted into the statements; every value is bound.
         try:
-            services = reader.select(f"SELECT DISTINCT service_id FROM {table}", oldest)  # noqa: S608
+            # Every service, whichever is shown: the selector offers them all.
+            services = reader.select(f"SELECT DISTINCT service_id FROM {table}", oldest, every_service=True)  # noqa: S608
             month = reader.select(
                 f"SELECT service_id, SUM(total_requests), SUM(bytes_sent), MAX(fetched_at) FROM {table}",  # noqa: S608
                 query.month.first,
@@ -318,7 +319,7 @@ def read_usage(settings: UsageSettings, query: UsageQuery) -> UsageView:
     problem = None
     if not services:
         problem = (
-            f"The table {settings.table} has no rows in the last {MAX_DAYS} days{_for_service(query)}. It is "
+            f"The table {settings.table} has no rows in the last {MAX_DAYS} days. It is "
             f"filled by the DAGs {FILLED_BY}: unpause zendrive_daily_billing, or trigger zendrive_history for "
             "the past."
         )
@@ -354,13 +355,14 @@ class _Reader:
         column: str = "date",
         tail: str = "",
         limit: int | None = None,
+        every_service: bool = False,
     ) -> Sequence[Sequence[Any]]:
         where = [f"{column} >= {self.mark}"]
         parameters: list[Any] = [first.isoformat() if isinstance(first, datetime.date) else first]
         if last is not None:
             where.append(f"{column} <= {self.mark}")
             parameters.append(last.isoformat())
-        if self.service_id is not None:
+        if self.service_id is not None and not every_service:
             where.append(f"service_id = {self.mark}")
             parameters.append(self.service_id)
         cursor = self.conn.cursor()

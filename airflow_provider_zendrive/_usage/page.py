@@ -60,7 +60,9 @@ def render_page(view: UsageView, action: str) -> str:
         parts.append(f'<p class="empty" data-empty>{e(view.problem)}</p>')
     if view.rows:
         so_far = "so far" if view.through < view.month_last else "(the whole month)"
-        parts.append(f"<h2>{e(view.month)} {so_far}: {e(view.month)}-01 to {e(view.through)}, {e(scope)}</h2>")
+        parts.append(
+            f"<h2>{e(view.month)} {so_far}: {e(view.month)}-01 to {e(view.through)}, {e(scope)}</h2>"
+        )
         parts.append(_month_table(view))
     if view.daily and any(day.requests or day.bytes_sent for day in view.daily):
         first, last = view.daily[0].date, view.daily[-1].date

@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import csv
 import datetime
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -215,7 +216,7 @@ class Deployment:
                 "AIRFLOW__ZENDRIVE__SQL_CONN_ID": "zendrive_warehouse",
                 "AIRFLOW__ZENDRIVE__TABLE": "zendrive_daily_usage",
                 "AIRFLOW__ZENDRIVE__REVISIONS_TABLE": "zendrive_usage_revisions",
-                "AIRFLOW__ZENDRIVE__BUDGET_GB": json.dumps({str(USAGE_SERVICES[0]): 500}),
+                "AIRFLOW__ZENDRIVE__BUDGET_GB": json.dumps({str(USAGE_SERVICES[0]): USAGE_BUDGET_GB}),
                 "PYTHONWARNINGS": "ignore",
                 "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             }
@@ -516,6 +517,8 @@ def check_outputs(checks: Checks, dep: Deployment) -> None:
 
 #: The services whose rows the check adds to the table for the current month's view (next to the DAG's 4242).
 USAGE_SERVICES = (5151, 6161)
+#: The budget of the first of them (the other has none).
+USAGE_BUDGET_GB = 2500
 #: A revision whose text would run script if the page did not escape it.
 HOSTILE = '<img src=x onerror="window.__zendrive_pwned=1"><script>window.__zendrive_pwned=1</script>'
 
@@ -528,19 +531,38 @@ def add_usage_rows(dep: Deployment, today: datetime.date) -> None:
     for service in USAGE_SERVICES:
         for n in range(100):
             day = today - datetime.timedelta(days=n)
-            values: dict[str, object] = {
-                name: (service * 31 + day.toordinal() * 7_919 * (i + 1)) % 987_654_321
-                for i, name in enumerate(TABLE_COLUMNS)
-            }
-            values.update(service_id=service, date=day.isoformat(), fetched_at=f"{today} 05:00:00.000000")
+            noise = int(hashlib.sha256(f"{service} {day}".encode()).hexdigest()[:12], 16)
+            requests = (20_000 + noise % 180_000) * (2 if day.weekday() < 5 else 1)
+            values: dict[str, object] = dict.fromkeys(TABLE_COLUMNS, 0)
+            values.update(
+                service_id=service,
+                date=day.isoformat(),
+                total_requests=requests,
+                successful_requests=requests - noise % 97,
+                bytes_sent=requests * (200_000 + noise % 800_000),
+                bytes_received=requests * 900,
+                unique_ips=noise % 5_000,
+                fetched_at=f"{today} 05:00:00.000000",
+            )
             rows.append(tuple(values[name] for name in TABLE_COLUMNS))
     with sqlite3.connect(dep.warehouse) as conn:
         marks = ", ".join("?" * len(TABLE_COLUMNS))
         conn.executemany(f"INSERT INTO zendrive_daily_usage VALUES ({marks})", rows)  # noqa: S608
         conn.execute(create_revisions_table_sql('"zendrive_usage_revisions"'))
-        conn.execute(
-            "INSERT INTO zendrive_usage_revisions VALUES (?, ?, 'bytes_sent', 1, 2, ?, ?)",
-            (USAGE_SERVICES[0], today.isoformat(), f"{today} 04:00:00", HOSTILE),
+        late = (today - datetime.timedelta(days=1)).isoformat()
+        conn.executemany(
+            "INSERT INTO zendrive_usage_revisions VALUES (?, ?, 'bytes_sent', ?, ?, ?, ?)",
+            [
+                (
+                    USAGE_SERVICES[0],
+                    late,
+                    51_200_000_000,
+                    53_900_000_000,
+                    f"{today} 06:00:00",
+                    f"zendrive_daily_billing.pull_daily_usage run scheduled__{late}T00:00:00+00:00 try 1",
+                ),
+                (USAGE_SERVICES[0], today.isoformat(), 1, 2, f"{today} 04:00:00", HOSTILE),
+            ],
         )
 
 
@@ -671,7 +693,7 @@ def check_usage_page(checks: Checks, dep: Deployment) -> None:
     budget_cells = {row["service"]: row["cells"][3:] for row in current["rows"]}
     checks.check(
         "usage page: the [zendrive] budget_gb of a service is shown with its share",
-        budget_cells.get(USAGE_SERVICES[0], [""])[0] == "500.0 GB"
+        budget_cells.get(USAGE_SERVICES[0], [""])[0] == format_volume(USAGE_BUDGET_GB * 10**9)
         and budget_cells.get(USAGE_SERVICES[1]) == ["none", "—"],
         json.dumps(budget_cells),
     )

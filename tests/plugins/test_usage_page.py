@@ -121,6 +121,7 @@ def test_a_past_month_and_one_service(warehouse: Path) -> None:
     )
     assert view.through == "2026-03-31"
     assert view.daily[-1].date == "2026-03-31"
+    assert view.services == sorted(SERVICES)  # the selector still offers every service
     assert [r.service_id for r in view.revisions] == []  # the revisions shown are service 77's: none recent
 
 
