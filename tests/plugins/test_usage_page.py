@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from warehouses import KINDS, Warehouse
 
 from airflow_provider_zendrive._config import configured_budget_gb, usage_settings
 from airflow_provider_zendrive._outputs.summary import format_volume
@@ -364,3 +365,60 @@ def test_importing_the_plugin_imports_neither_fastapi_nor_sql() -> None:
         )
     ]
     assert heavy == []
+
+
+# -- the same numbers on every warehouse the operator writes ----------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_warehouse_gives_the_tables_numbers(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows and revisions written by the operator's own upsert, read back by the page on SQLite, PostgreSQL, MariaDB."""
+    from airflow_provider_zendrive._outputs.rows import daily_rows
+    from airflow_provider_zendrive._outputs.tables import upsert_rows
+    from airflow_provider_zendrive.testing._data import window_stats
+
+    if kind == "sqlite":
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
+    else:
+        uri = str(request.getfixturevalue(f"{kind}_db")["uri"])
+    monkeypatch.setenv("AIRFLOW_CONN_ZD_PAGE", uri)
+    monkeypatch.setenv("AIRFLOW__ZENDRIVE__SQL_CONN_ID", "zd_page")
+    warehouse = Warehouse(kind, "zd_page")
+    first = TODAY - datetime.timedelta(days=99)
+    for service in (4242, 77):
+        stats = window_stats(service, first, TODAY, counted=lambda d: 0.5 if d == TODAY else 1.0)
+        upsert_rows(
+            warehouse.hook(),
+            "zendrive_daily_usage",
+            daily_rows(stats),
+            revisions_table="zendrive_usage_revisions",
+        )
+    upsert_rows(  # today counted in full now: revisions
+        warehouse.hook(),
+        "zendrive_daily_usage",
+        daily_rows(window_stats(4242, TODAY, TODAY)),
+        revisions_table="zendrive_usage_revisions",
+        fetched_at=datetime.datetime.combine(TODAY, datetime.time(6), tzinfo=datetime.UTC),
+    )
+    view = read_usage(usage_settings(), UsageQuery.parse(None, None, TODAY))
+    sums = warehouse.records(
+        "SELECT service_id, SUM(total_requests), SUM(bytes_sent) FROM zendrive_daily_usage "
+        "WHERE date >= {mark} AND date <= {mark} GROUP BY service_id",
+        ("2026-05-01", TODAY.isoformat()),
+    )
+    assert {r.service_id: (r.requests, r.bytes_sent) for r in view.rows} == {
+        int(s): (int(q), int(b)) for s, q, b in sums
+    }
+    assert view.problem is None
+    assert view.revisions_problem is None
+    assert {r.counter for r in view.revisions} >= {"bytes_sent", "total_requests"}
+    assert {r.date for r in view.revisions} == {TODAY.isoformat()}
+    daily = {d.date: d.bytes_sent for d in view.daily}
+    assert daily[TODAY.isoformat()] == sum(
+        int(r[0])
+        for r in warehouse.records(
+            "SELECT bytes_sent FROM zendrive_daily_usage WHERE date = {mark}", (TODAY.isoformat(),)
+        )
+    )
