@@ -30,7 +30,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 form{display:flex;gap:12px;align-items:end;margin:0 0 16px}label{display:flex;flex-direction:column;font-size:12px;color:#4b5563}
 select,button{font:inherit;padding:4px 8px}
 table{border-collapse:collapse;min-width:640px}th,td{padding:6px 10px;border-bottom:1px solid #e5e7eb;text-align:right}
-th{background:#f3f4f6;font-weight:600}td:first-child,th:first-child{text-align:left}
+th{background:#f3f4f6;font-weight:600}td:first-child,th:first-child,.text{text-align:left}.day{white-space:nowrap}
 .track{display:inline-block;width:140px;height:10px;background:#e5e7eb;border-radius:5px;vertical-align:middle;overflow:hidden}
 .fill{display:block;height:10px;background:#2563eb}.fill.over{background:#dc2626}
 .empty{border:1px solid #f59e0b;background:#fffbeb;padding:12px 16px;border-radius:6px;max-width:820px}
@@ -166,10 +166,14 @@ def _revisions(view: UsageView) -> str:
         return f'{title}<p class="empty">{e(view.revisions_problem)}</p>'
     if not view.revisions:
         return f"{title}<p>No counter was revised in the last {REVISION_DAYS} days.</p>"
-    head = "<tr><th>Revised at (UTC)</th><th>Service</th><th>Day</th><th>Counter</th><th>Old</th><th>New</th><th>By</th></tr>"
+    head = (
+        '<tr><th>Revised at (UTC)</th><th>Service</th><th>Day</th><th class="text">Counter</th><th>Old</th>'
+        '<th>New</th><th class="text">By</th></tr>'
+    )
     rows = "".join(
-        f"<tr><td>{e(r.revised_at)}</td><td>{r.service_id}</td><td>{e(r.date)}</td><td>{e(r.counter)}</td>"
-        f"<td>{r.old_value:,}</td><td>{r.new_value:,}</td><td>{e(r.revised_by)}</td></tr>"
+        f'<tr><td class="day">{e(r.revised_at)}</td><td>{r.service_id}</td><td class="day">{e(r.date)}</td>'
+        f'<td class="text">{e(r.counter)}</td><td>{r.old_value:,}</td><td>{r.new_value:,}</td>'
+        f'<td class="text">{e(r.revised_by)}</td></tr>'
         for r in view.revisions
     )
     return f"{title}<table data-revisions>{head}{rows}</table>"
