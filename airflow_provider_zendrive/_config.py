@@ -1,8 +1,8 @@
 """
 The provider's ``[zendrive]`` section of Airflow's configuration: where the warehouse table lives and the
 monthly budget. Declared (with these defaults) in the provider info's ``config``; read when a task runs or a
-page is served, never while a DAG is parsed. The usage page and :class:`ZenDriveBudgetAlertOperator`
-(:mod:`airflow_provider_zendrive.operators.zendrive`) read the budget through :func:`configured_budget_gb`, so
+page is served, never while a DAG is parsed. The usage page and
+:class:`~airflow_provider_zendrive.operators.zendrive.ZenDriveBudgetAlertOperator` read the budget through :func:`configured_budget_gb`, so
 the two never disagree.
 """
 

@@ -1,7 +1,7 @@
 """
 The usage page as one HTML document: inline CSS and inline SVG, no script, nothing fetched (the app sends a
-Content-Security-Policy that forbids both). Every value shown passes through :func:`html.escape`; numbers are
-formatted here, once, as the monthly report formats them (:func:`~airflow_provider_zendrive._outputs.summary.format_volume`).
+Content-Security-Policy that forbids both). Every value shown passes through ``html.escape``; numbers are
+formatted here, once, as the monthly report formats them (:func:`~airflow_provider_zendrive.reports.format_volume`).
 
 Each chart has one scale: a bar's height is ``value / largest value * CHART_HEIGHT`` pixels, so heights are
 proportional to the values (``tests/install/usage_page_in_chromium.py`` measures them in Chromium).
