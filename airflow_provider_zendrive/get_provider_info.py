@@ -49,6 +49,48 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_zendrive.triggers.zendrive"],
             }
         ],
+        # Read by the usage page and by ZenDriveBudgetAlertOperator (airflow_provider_zendrive._config, whose
+        # DEFAULTS tests/test_provider_info.py compares with these).
+        "config": {
+            "zendrive": {
+                "description": "Where the ZenDRIVE usage page reads the warehouse table, and the monthly "
+                "egress budget that the page shows and ZenDriveBudgetAlertOperator alerts on.",
+                "options": {
+                    "sql_conn_id": {
+                        "description": "The SQL connection (any common-sql database) of the table the stats "
+                        "operator writes.",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "my_warehouse",
+                        "default": "zendrive_warehouse",
+                    },
+                    "table": {
+                        "description": "The usage table, [schema.]name.",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "billing.zendrive_daily_usage",
+                        "default": "zendrive_daily_usage",
+                    },
+                    "revisions_table": {
+                        "description": "The audit trail of revised counters (the operator's revisions_table); "
+                        "empty: the page shows no revisions.",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "billing.zendrive_usage_revisions",
+                        "default": "zendrive_usage_revisions",
+                    },
+                    "budget_gb": {
+                        "description": "The monthly egress budget in decimal GB: one number for every service, "
+                        'or a JSON object {"<service_id>": GB}. Empty: no budget (the page shows none, and '
+                        "the budget alert operator then needs its budget_gb argument).",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": '{"4242": 50000, "4343": 1200}',
+                        "default": "",
+                    },
+                },
+            }
+        },
         "notifications": ["airflow_provider_zendrive.notifications.zendrive.ZenDriveEmailNotifier"],
         "extra-links": ["airflow_provider_zendrive.operators.zendrive.ZenDriveDashboardLink"],
         "connection-types": [

@@ -42,7 +42,10 @@ language = "en"
 # intersphinx, so those (and only those) are ignored: they render as plain text.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl|email)(\..*)?"),
+    (
+        r"py:.*",
+        r"(airflow|httpx|requests|pendulum|pytest|datetime|collections|os|typing|ssl|email|fastapi)(\..*)?",
+    ),
     (
         r"py:.*",
         r"(Context|Connection|DbApiHook|AirflowException|AirflowFailException|AirflowSkipException|"

@@ -14,10 +14,13 @@ the claim back, so the task's retry sends it.
 
 **What it needs**: the SQL connection ``zendrive_warehouse`` holding the table, and an SMTP connection
 (``smtp_default``, the official SMTP provider's). Each alert is one email with a text and an HTML part, its
-``Message-ID`` derived from the crossing, so a repeat is recognisably the same alert. Settings, from environment variables read when the file is
-parsed:
+``Message-ID`` derived from the crossing, so a repeat is recognisably the same alert.
 
-* ``ZENDRIVE_BUDGET_GB``: the monthly egress budget of each service, in decimal GB (default 50,000);
+**The budget** is the provider's setting ``[zendrive] budget_gb`` (or ``AIRFLOW__ZENDRIVE__BUDGET_GB``), read
+when the task runs: one number of decimal GB for every service, or ``{"<service_id>": GB}``. The "ZenDRIVE
+usage" page in the Airflow UI shows the same budget. Other settings, from environment variables read when the
+file is parsed:
+
 * ``ZENDRIVE_BUDGET_THRESHOLDS``: percentages, comma-separated (default ``50,80,100``);
 * ``ZENDRIVE_ALERT_TO``: the recipients, comma-separated (default: ``ZENDRIVE_SUMMARY_TO``, else
   ``billing@localhost``); ``ZENDRIVE_SUMMARY_FROM`` and ``ZENDRIVE_SMTP_CONN_ID`` as in
@@ -37,7 +40,6 @@ from airflow_provider_zendrive.operators.zendrive import ZenDriveBudgetAlertOper
 
 WAREHOUSE_CONN_ID = os.environ.get("ZENDRIVE_WAREHOUSE_CONN_ID", "zendrive_warehouse")
 TABLE = "zendrive_daily_usage"
-BUDGET_GB = float(os.environ.get("ZENDRIVE_BUDGET_GB", "50000"))
 THRESHOLDS = [int(value) for value in os.environ.get("ZENDRIVE_BUDGET_THRESHOLDS", "50,80,100").split(",")]
 ALERT_TO = [
     address.strip()
@@ -63,7 +65,7 @@ with DAG(
         task_id="check_budget",
         sql_conn_id=WAREHOUSE_CONN_ID,
         table=TABLE,
-        budget_gb=BUDGET_GB,
+        # No budget_gb: the task reads [zendrive] budget_gb when it runs, as the usage page does.
         thresholds=THRESHOLDS,
         notifiers=[
             ZenDriveEmailNotifier(

@@ -49,6 +49,31 @@ def test_connection_form_is_declared_without_importing_the_hook() -> None:
     assert "CA bundle path" in verify["label"]
 
 
+def test_the_zendrive_config_section_declares_the_defaults_the_code_falls_back_to() -> None:
+    from airflow.configuration import conf
+
+    from airflow_provider_zendrive._config import DEFAULTS, SECTION
+
+    (section,) = get_provider_info()["config"]
+    options = get_provider_info()["config"][section]["options"]
+    assert section == SECTION
+    assert {name: option["default"] for name, option in options.items()} == DEFAULTS
+    assert all(option["type"] == "string" and option["description"] for option in options.values())
+    # Airflow knows the section's defaults from the provider info (no fallback given here).
+    assert conf.get(SECTION, "table") == DEFAULTS["table"]
+
+
+def test_the_usage_page_plugin_is_registered_by_the_airflow_plugins_entry_point_only() -> None:
+    from airflow_provider_zendrive.plugins.zendrive import ZenDriveUsagePlugin
+
+    (entry,) = [
+        ep for ep in entry_points(group="airflow.plugins") if ep.value.startswith("airflow_provider_zendrive")
+    ]
+    assert entry.load() is ZenDriveUsagePlugin
+    # Not also in the provider info: Airflow would then load it twice (with lazy_discover_providers = False).
+    assert "plugins" not in get_provider_info()
+
+
 def test_every_declared_module_and_class_imports() -> None:
     import importlib
 

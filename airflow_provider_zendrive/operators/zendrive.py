@@ -477,7 +477,8 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
     :param sql_conn_id: the connection of the warehouse table (templated).
     :param table: the table the stats operator writes (templated).
     :param budget_gb: the monthly egress budget in decimal GB, for every service, or ``{service_id: GB}``
-        (services not in it are not watched).
+        (services not in it are not watched). None (the default): the ``[zendrive] budget_gb`` option, read when
+        the task runs (the usage page shows the same budget).
     :param thresholds: percentages of the budget that alert, e.g. ``(50, 80, 100)``.
     :param alerts_table: the ledger table, next to ``table`` (created if missing; templated).
     :param notifiers: what to call for each new crossing (any Airflow notifier, or a callable taking the context).
@@ -489,7 +490,7 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
         self,
         *,
         sql_conn_id: str,
-        budget_gb: float | dict[int | str, float],
+        budget_gb: float | dict[int | str, float] | None = None,
         thresholds: Sequence[int] = (50, 80, 100),
         table: str = "zendrive_daily_usage",
         alerts_table: str = "zendrive_budget_alerts",
@@ -500,7 +501,8 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
         from airflow_provider_zendrive._outputs.budget import budgets_in_bytes, check_thresholds
 
         self.thresholds = check_thresholds(thresholds)
-        budgets_in_bytes(budget_gb)  # refused now, not at run time
+        if budget_gb is not None:
+            budgets_in_bytes(budget_gb)  # refused now, not at run time
         self.budget_gb = budget_gb
         self.sql_conn_id = sql_conn_id
         self.table = table
@@ -513,6 +515,7 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         """Find the crossings in the table, notify the new ones, and return their texts."""
+        from airflow_provider_zendrive._config import configured_budget_gb
         from airflow_provider_zendrive._outputs.budget import (
             budgets_in_bytes,
             find_crossings,
@@ -523,9 +526,15 @@ class ZenDriveBudgetAlertOperator(BaseOperator):
 
         if self.alerts_table == self.table:
             raise ZenDriveInputError(f"alerts_table must not be the usage table {self.table!r}.")
+        budget_gb = self.budget_gb if self.budget_gb is not None else configured_budget_gb()
+        if budget_gb is None:
+            raise ZenDriveInputError(
+                "No budget: pass budget_gb to ZenDriveBudgetAlertOperator or set [zendrive] budget_gb "
+                "(AIRFLOW__ZENDRIVE__BUDGET_GB), the budget the usage page shows too."
+            )
         hook = get_db_hook(self.sql_conn_id)
         crossings = find_crossings(
-            read_month_to_date(hook, self.table), budgets_in_bytes(self.budget_gb), self.thresholds
+            read_month_to_date(hook, self.table), budgets_in_bytes(budget_gb), self.thresholds
         )
 
         def notify(crossing: Crossing) -> None:

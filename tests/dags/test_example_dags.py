@@ -451,7 +451,7 @@ def test_budget_alerts_email_each_crossing_once(
             **env,
             "AIRFLOW_CONN_SMTP_DEFAULT": mailbox.connection_json(),
             "ZENDRIVE_ALERT_TO": "billing@example.com",
-            "ZENDRIVE_BUDGET_GB": str(sent / 1.15 / 1e9),  # April ends at 115 % of the budget
+            "AIRFLOW__ZENDRIVE__BUDGET_GB": str(sent / 1.15 / 1e9),  # April ends at 115 % of the budget
         }
         result = airflow_runner.run("zendrive_budget_alerts", dags_folder=EXAMPLE_DAGS, env=env)
         assert_success(result)

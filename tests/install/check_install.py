@@ -20,6 +20,16 @@ its declared dependencies (extras ``sql`` and ``parquet``) and one Airflow relea
    service and a wrong secret. On Airflow 3.3.2 that Test answers 400 for any connection without a port
    (apache/airflow#73298, fixed after 3.3.2): the check pins that, and the documented way round it (the
    endpoint's port typed in Port).
+7. The "ZenDRIVE usage" page (``tests/install/usage_page_in_chromium.py``, in Chromium too): refused without a
+   session (401/403, page and data endpoint); signed in with the auth manager's login form and opened from the
+   navigation, each service's month-to-date requests and GB equal the table's (the month of the DAG's rows, and
+   the current month, which the check adds two services' rows to), each chart's bars are proportional to the
+   table's daily totals (one scale, within 1 px), hostile text is shown as text, no script runs; the plugin is
+   in ``airflow plugins`` and Admin > Plugins, with no plugin import error. ``ZENDRIVE_USAGE_SCREENSHOT=path``
+   saves the page as a PNG (the docs' screenshot).
+
+The deployment signs users in with the simple auth manager's generated password (not "all admins": then every
+request, anonymous ones included, is an admin's).
 
 Prints one line per check and ends with ``install-check: N passed, N failed``; exits non-zero on any failure.
 """
@@ -30,6 +40,7 @@ import argparse
 import contextlib
 import csv
 import datetime
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -186,8 +197,8 @@ class Deployment:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                # The browser check signs in as nobody: every visitor is an admin of this throwaway deployment.
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                # The browser checks sign in as admin with the generated password (Deployment.password).
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
                 # Connections made in the form leave Verify TLS empty (true): trust the emulator's CA then.
                 "REQUESTS_CA_BUNDLE": self.emulator.ca_path,
                 "AIRFLOW__API__PORT": str(self.api_port),
@@ -200,6 +211,12 @@ class Deployment:
                     {"conn_type": "sqlite", "host": str(self.warehouse)}
                 ),
                 "ZENDRIVE_CHECK_CSV": str(self.csv),
+                # The usage page reads the check's table (these are the defaults, stated to be sure) and shows
+                # the budget of one service.
+                "AIRFLOW__ZENDRIVE__SQL_CONN_ID": "zendrive_warehouse",
+                "AIRFLOW__ZENDRIVE__TABLE": "zendrive_daily_usage",
+                "AIRFLOW__ZENDRIVE__REVISIONS_TABLE": "zendrive_usage_revisions",
+                "AIRFLOW__ZENDRIVE__BUDGET_GB": json.dumps({str(USAGE_SERVICES[0]): USAGE_BUDGET_GB}),
                 "PYTHONWARNINGS": "ignore",
                 "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             }
@@ -217,6 +234,11 @@ class Deployment:
             check=False,
             cwd=self.root,
         )
+
+    def password(self) -> str:
+        """The admin's password, which the simple auth manager generates at the API server's start."""
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        return str(json.loads(path.read_text())["admin"])
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the metadata DB (SQLite)."""
@@ -304,6 +326,8 @@ def check_connection_form(checks: Checks, dep: Deployment, airflow_version: str)
             f"http://127.0.0.1:{dep.api_port}",
             dep.emulator.url,
             json.dumps(cases),
+            "admin",
+            dep.password(),
         ],
         capture_output=True,
         text=True,
@@ -375,6 +399,14 @@ def check_deployment(checks: Checks, root: Path, airflow_version: str) -> None:
             "airflow_provider_zendrive.operators.zendrive.ZenDriveDashboardLink" in links.stdout,
             links.stdout + links.stderr,
         )
+        plugins = dep.airflow("plugins", "--output", "json")
+        checks.check(
+            "airflow plugins lists the usage page's plugin (its app and its navigation entry)",
+            plugins.returncode == 0
+            and "airflow_provider_zendrive.plugins.zendrive" in plugins.stdout
+            and "zendrive_usage" in plugins.stdout,
+            plugins.stdout + plugins.stderr,
+        )
         tested = dep.airflow("connections", "test", "zendrive_default")
         checks.check(
             "airflow connections test succeeds on an active service",
@@ -443,6 +475,7 @@ def check_deployment(checks: Checks, root: Path, airflow_version: str) -> None:
         )
         check_outputs(checks, dep)
         check_connection_form(checks, dep, airflow_version)
+        check_usage_page(checks, dep)
         dep.stop()  # every log is complete once the processes are gone
         leaks = files_containing(dep.home, secret_forms(dep.secret)) + files_containing(
             dep.root / "out", secret_forms(dep.secret)
@@ -480,6 +513,211 @@ def check_outputs(checks: Checks, dep: Deployment) -> None:
     except (OSError, KeyError, ValueError) as exc:
         rows = [("error", str(exc))]
     checks.check("the CSV holds the emulator's rows", rows == expected, f"{rows}\n!=\n{expected}")
+
+
+#: The services whose rows the check adds to the table for the current month's view (next to the DAG's 4242).
+USAGE_SERVICES = (5151, 6161)
+#: The budget of the first of them (the other has none).
+USAGE_BUDGET_GB = 2500
+#: A revision whose text would run script if the page did not escape it.
+HOSTILE = '<img src=x onerror="window.__zendrive_pwned=1"><script>window.__zendrive_pwned=1</script>'
+
+
+def add_usage_rows(dep: Deployment, today: datetime.date) -> None:
+    """Rows of :data:`USAGE_SERVICES` for the last 100 days (as another pull would write), and a hostile revision."""
+    from airflow_provider_zendrive._outputs.tables import TABLE_COLUMNS, create_revisions_table_sql
+
+    rows = []
+    for service in USAGE_SERVICES:
+        for n in range(100):
+            day = today - datetime.timedelta(days=n)
+            noise = int(hashlib.sha256(f"{service} {day}".encode()).hexdigest()[:12], 16)
+            requests = (20_000 + noise % 180_000) * (2 if day.weekday() < 5 else 1)
+            values: dict[str, object] = dict.fromkeys(TABLE_COLUMNS, 0)
+            values.update(
+                service_id=service,
+                date=day.isoformat(),
+                total_requests=requests,
+                successful_requests=requests - noise % 97,
+                bytes_sent=requests * (200_000 + noise % 800_000),
+                bytes_received=requests * 900,
+                unique_ips=noise % 5_000,
+                fetched_at=f"{today} 05:00:00.000000",
+            )
+            rows.append(tuple(values[name] for name in TABLE_COLUMNS))
+    with sqlite3.connect(dep.warehouse) as conn:
+        marks = ", ".join("?" * len(TABLE_COLUMNS))
+        conn.executemany(f"INSERT INTO zendrive_daily_usage VALUES ({marks})", rows)  # noqa: S608
+        conn.execute(create_revisions_table_sql('"zendrive_usage_revisions"'))
+        late = (today - datetime.timedelta(days=1)).isoformat()
+        conn.executemany(
+            "INSERT INTO zendrive_usage_revisions VALUES (?, ?, 'bytes_sent', ?, ?, ?, ?)",
+            [
+                (
+                    USAGE_SERVICES[0],
+                    late,
+                    51_200_000_000,
+                    53_900_000_000,
+                    f"{today} 06:00:00",
+                    f"zendrive_daily_billing.pull_daily_usage run scheduled__{late}T00:00:00+00:00 try 1",
+                ),
+                (USAGE_SERVICES[0], today.isoformat(), 1, 2, f"{today} 04:00:00", HOSTILE),
+            ],
+        )
+
+
+def table_view(
+    dep: Deployment, first: datetime.date, last: datetime.date, service: int | None
+) -> tuple[dict[int, tuple[int, int]], dict[str, dict[str, int]]]:
+    """The table's own answer: ``{service: (requests, bytes_sent)}`` of ``first``..``last``, and the daily totals
+    ``{"bytes_sent" | "requests": {day: n}}`` of the 90 days up to ``last``."""
+    chart_first = last - datetime.timedelta(days=89)
+    where = "(? IS NULL OR service_id = ?)"
+    with sqlite3.connect(dep.warehouse) as conn:
+        month = conn.execute(
+            "SELECT service_id, SUM(total_requests), SUM(bytes_sent) FROM zendrive_daily_usage "  # noqa: S608
+            f"WHERE date BETWEEN ? AND ? AND {where} GROUP BY service_id",
+            (first.isoformat(), last.isoformat(), service, service),
+        ).fetchall()
+        days = conn.execute(
+            "SELECT date, SUM(total_requests), SUM(bytes_sent) FROM zendrive_daily_usage "  # noqa: S608
+            f"WHERE date BETWEEN ? AND ? AND {where} GROUP BY date",
+            (chart_first.isoformat(), last.isoformat(), service, service),
+        ).fetchall()
+    every_day = [(chart_first + datetime.timedelta(days=n)).isoformat() for n in range(90)]
+    requests = {str(r[0]): int(r[1]) for r in days}
+    sent = {str(r[0]): int(r[2]) for r in days}
+    return (
+        {int(r[0]): (int(r[1]), int(r[2])) for r in month},
+        {
+            "requests": {day: requests.get(day, 0) for day in every_day},
+            "bytes_sent": {day: sent.get(day, 0) for day in every_day},
+        },
+    )
+
+
+def bars_problems(drawn: dict[str, list[list[Any]]], truth: dict[str, dict[str, int]]) -> list[str]:
+    """Why the bars are not the table's daily totals on one scale (within 1 px); empty: they are."""
+    problems = []
+    for chart, values in truth.items():
+        bars = {str(day): float(height) for day, height in drawn.get(chart, [])}
+        if list(bars) != list(values):
+            problems.append(f"{chart}: bars for {list(bars)[:3]}... != days {list(values)[:3]}...")
+            continue
+        largest = max(values.values())
+        scale = bars[max(values, key=lambda day: values[day])] / largest
+        if bars[max(values, key=lambda day: values[day])] < 100:
+            problems.append(
+                f"{chart}: the tallest bar is {bars[max(values, key=lambda d: values[d])]:.1f} px"
+            )
+        off = [
+            f"{day}: {bars[day]:.2f} px for {v}"
+            for day, v in values.items()
+            if abs(bars[day] - v * scale) > 1
+        ]
+        if off:
+            problems.append(f"{chart}: not on one scale ({scale:.3e} px per unit): {off[:5]}")
+    return problems
+
+
+def check_usage_page(checks: Checks, dep: Deployment) -> None:
+    """The usage page in Chromium: refused without a session, numbers and bars equal to the table's."""
+    from airflow_provider_zendrive.reports import ReportMonth, format_volume
+
+    today = datetime.datetime.now(datetime.UTC).date()
+    add_usage_rows(dep, today)
+    month = WINDOW[0].strftime("%Y-%m")  # the DAG's rows (the page offers the months of the last 400 days)
+    views = [{"month": month, "service": ""}, {"month": month, "service": "4242"}]
+    screenshot = os.environ.get("ZENDRIVE_USAGE_SCREENSHOT", "")
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(DEV_PYTHON),
+            str(HERE / "usage_page_in_chromium.py"),
+            f"http://127.0.0.1:{dep.api_port}",
+            "admin",
+            dep.password(),
+            json.dumps(views),
+            screenshot,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        result = None
+    if not checks.check(
+        f"Chromium signed in and opened the usage page from the navigation ({time.monotonic() - started:.0f} s)",
+        done.returncode == 0 and result is not None,
+        done.stdout[-3000:] + done.stderr[-3000:],
+    ):
+        return
+    assert result is not None
+    checks.check(
+        "without a session the page and its data endpoint are refused (401/403), a forged token too",
+        all(code in (401, 403) for code in (*result["anonymous"].values(), *result["forged"].values())),
+        json.dumps({"anonymous": result["anonymous"], "forged": result["forged"]}),
+    )
+    checks.check(
+        "the navigation's 'ZenDRIVE usage' opens the page inside the UI",
+        result["nav_href"].endswith("/plugin/zendrive_usage")
+        and result["iframe_src"].endswith("/zendrive/usage"),
+        json.dumps({k: result[k] for k in ("nav_href", "ui_url", "iframe_src")}),
+    )
+    dag_month = ReportMonth.parse(month)
+    expected_views = [
+        (today.replace(day=1), today, None),
+        (dag_month.first, dag_month.last, None),
+        (dag_month.first, dag_month.last, 4242),
+    ]
+    for view, (first, last, service) in zip(result["views"], expected_views, strict=True):
+        month_rows, daily = table_view(dep, first, last, service)
+        shown = {row["service"]: row["cells"] for row in view["rows"]}
+        wanted = {s: [str(s), f"{r:,}", format_volume(b)] for s, (r, b) in month_rows.items()}
+        label = f"{first:%Y-%m}, {'every service' if service is None else f'service {service}'}"
+        checks.check(
+            f"usage page {label}: each service's month-to-date requests and GB equal the table's",
+            bool(wanted) and {s: cells[:3] for s, cells in shown.items()} == wanted,
+            f"{view['url']}\nshown {shown}\ntable {wanted}",
+        )
+        problems = bars_problems(view["bars"], daily)
+        checks.check(
+            f"usage page {label}: the bars are the table's daily totals, one scale within 1 px",
+            not problems,
+            "\n".join(problems),
+        )
+    current = result["views"][0]
+    budget_cells = {row["service"]: row["cells"][3:] for row in current["rows"]}
+    checks.check(
+        "usage page: the [zendrive] budget_gb of a service is shown with its share",
+        budget_cells.get(USAGE_SERVICES[0], [""])[0] == format_volume(USAGE_BUDGET_GB * 10**9)
+        and budget_cells.get(USAGE_SERVICES[1]) == ["none", "—"],
+        json.dumps(budget_cells),
+    )
+    checks.check(
+        "usage page: a hostile revision is shown as text and no script runs",
+        HOSTILE in current["revisions"] and not any(view["script_ran"] for view in result["views"]),
+        current["revisions"][-500:],
+    )
+    data = result["signed_in_data"]
+    checks.check(
+        "the data endpoint answers a signed-in user with the page's numbers",
+        data["status"] == 200
+        and {
+            r["service_id"]: [str(r["service_id"]), f"{r['requests']:,}", format_volume(r["bytes_sent"])]
+            for r in data["body"]["rows"]
+        }
+        == {row["service"]: row["cells"][:3] for row in current["rows"]},
+        json.dumps(data)[-2000:],
+    )
+    checks.check(
+        "Admin > Plugins lists the plugin, and Airflow reports no plugin import error",
+        "zendrive" in result["plugins_page"] and result["plugin_import_errors"].get("total_entries") == 0,
+        json.dumps({"plugins_page": result["plugins_page"], "errors": result["plugin_import_errors"]}),
+    )
 
 
 def main() -> int:

@@ -6,20 +6,21 @@ Run by ``tests/install/check_install.py`` with the development venv's Python (wh
 deployment it started; not a pytest module. Each case is ``{"conn_id", "access_key", "secret_key", "port"}``
 (``port`` empty: the Port field is left untouched). Prints one JSON object per case:
 ``{"conn_id", "labels", "title", "message", "saved"}`` (the form's field labels; the toast's title and text
-after Test; ``saved`` is the body the form posted when saving, with the password withheld).
+after Test; ``saved`` is the body the form posted when saving, with the password withheld). Each case signs in
+first, as ``USERNAME`` with ``PASSWORD``.
 
-Usage: ``python connection_form_in_chromium.py BASE_URL ENDPOINT_URL CASES_JSON``
+Usage: ``python connection_form_in_chromium.py BASE_URL ENDPOINT_URL CASES_JSON USERNAME PASSWORD``
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 60_000
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared sign-in
+from airflow_ui import CHROMIUM, FLAGS, TIMEOUT_MS, sign_in
 
 
 def run_case(page: Any, base_url: str, endpoint: str, case: dict[str, str]) -> dict[str, Any]:
@@ -32,7 +33,6 @@ def run_case(page: Any, base_url: str, endpoint: str, case: dict[str, str]) -> d
             saved.update({key: value for key, value in body.items() if key != "password"})
 
     page.on("request", on_request)
-    page.goto(base_url + "/", wait_until="networkidle")
     page.get_by_role("button", name="Admin").click()  # as a user goes (3.1 redirects a direct /connections)
     page.locator('a[href="/connections"]').first.click()
     page.get_by_role("button", name="Add Connection").click()
@@ -67,6 +67,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     base_url, endpoint, cases = sys.argv[1].rstrip("/"), sys.argv[2], json.loads(sys.argv[3])
+    username, password = sys.argv[4], sys.argv[5]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
@@ -74,6 +75,7 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": 1300, "height": 1400})
                 page.set_default_timeout(TIMEOUT_MS)
                 try:
+                    sign_in(page, base_url, username, password)
                     print(json.dumps(run_case(page, base_url, endpoint, case)), flush=True)
                 finally:
                     page.close()

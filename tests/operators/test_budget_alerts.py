@@ -293,3 +293,24 @@ def test_alert_tasks_running_at_once_send_each_threshold_once(warehouse: Warehou
         thread.join(timeout=120)
     assert errors == []
     assert sorted(sent) == sorted(crossing.alert_id for crossing in crossings)
+
+
+def test_without_budget_gb_the_task_reads_the_zendrive_budget_setting_when_it_runs(
+    sqlite_conn: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn_id, _ = sqlite_conn
+    for day in APRIL:
+        load_day(conn_id, day, lookback=0)
+    monkeypatch.delenv("AIRFLOW__ZENDRIVE__BUDGET_GB", raising=False)
+    sent: list[str] = []
+    task = ZenDriveBudgetAlertOperator(
+        task_id="budget",
+        sql_conn_id=conn_id,
+        thresholds=(50,),
+        notifiers=[lambda c: sent.append(c["zendrive_alert"])],
+    )  # parsing reads no setting
+    with pytest.raises(ZenDriveInputError, match=r"set \[zendrive\] budget_gb"):
+        task.execute({})
+    monkeypatch.setenv("AIRFLOW__ZENDRIVE__BUDGET_GB", str(final_april_bytes() / 1.15 / GB))
+    assert len(task.execute({})) == 1
+    assert "of its 2026-04 egress budget" in sent[0]

@@ -25,6 +25,7 @@ PUBLIC = {
         "table_asset_uri",
     ],
     "airflow_provider_zendrive.notifications.zendrive": ["ZenDriveEmailNotifier"],
+    "airflow_provider_zendrive.plugins.zendrive": ["URL_PREFIX", "ZenDriveUsagePlugin"],
     "airflow_provider_zendrive.reports": [
         "Reconciliation",
         "ReportEmail",
@@ -93,6 +94,7 @@ def test_the_package_root_holds_only_public_modules_and_marked_internals() -> No
         "hooks",
         "notifications",
         "operators",
+        "plugins",
         "reports",
         "retry_policy",
         "sensors",
@@ -100,7 +102,14 @@ def test_the_package_root_holds_only_public_modules_and_marked_internals() -> No
         "triggers",
     }
     assert {name for name in names if not name.startswith("_")} == public
-    assert {name for name in names if name.startswith("_")} == {"_client", "_compat", "_outputs", "_text"}
+    assert {name for name in names if name.startswith("_")} == {
+        "_client",
+        "_compat",
+        "_config",
+        "_outputs",
+        "_text",
+        "_usage",
+    }
 
 
 def test_one_default_connection_id() -> None:
