@@ -69,7 +69,15 @@ DEV_PYTHON = REPO / ".venv" / "bin" / "python"
 #: with 400 before any hook runs (apache/airflow#73298).
 PORTLESS_TEST_REFUSED = ("3.3.2",)
 DAG_ID = "zendrive_install_check"
-WINDOW = (datetime.date(2026, 5, 1), datetime.date(2026, 5, 7))
+
+
+def _window() -> tuple[datetime.date, datetime.date]:
+    """The DAG's days: the first week of last month (UTC), inside the usage page's reach of 400 days."""
+    last_month = datetime.datetime.now(datetime.UTC).date().replace(day=1) - datetime.timedelta(days=1)
+    return last_month.replace(day=1), last_month.replace(day=7)
+
+
+WINDOW = _window()
 sys.path.insert(0, str(HERE.parent))  # the tests' own statement of the documented columns
 from zendrive_expected import DAILY_KEYS  # noqa: E402
 
@@ -211,6 +219,8 @@ class Deployment:
                     {"conn_type": "sqlite", "host": str(self.warehouse)}
                 ),
                 "ZENDRIVE_CHECK_CSV": str(self.csv),
+                "ZENDRIVE_CHECK_FROM": WINDOW[0].isoformat(),
+                "ZENDRIVE_CHECK_TO": WINDOW[1].isoformat(),
                 # The usage page reads the check's table (these are the defaults, stated to be sure) and shows
                 # the budget of one service.
                 "AIRFLOW__ZENDRIVE__SQL_CONN_ID": "zendrive_warehouse",

@@ -13,8 +13,8 @@ with DAG("zendrive_install_check", schedule=None, catchup=False, tags=["zendrive
     wait = ZenDriveServiceActiveSensor(task_id="wait_active", deferrable=True, poke_interval=5, timeout=300)
     pull = ZenDriveStatsOperator(
         task_id="pull",
-        from_date="2026-05-01",
-        to_date="2026-05-07",
+        from_date=os.environ["ZENDRIVE_CHECK_FROM"],
+        to_date=os.environ["ZENDRIVE_CHECK_TO"],
         output_path=os.environ["ZENDRIVE_CHECK_CSV"],
         sql_conn_id="zendrive_warehouse",
         table="zendrive_daily_usage",
