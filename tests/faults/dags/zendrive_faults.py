@@ -1,0 +1,53 @@
+"""The fault suite's DAGs (tests/faults/): what each fault interrupts, with the retry policy it must end within."""
+
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
+from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
+
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+#: How many deferred sensors wait on the one suspended key of ``faults_sensors``.
+SENSORS = 20
+
+# Faults a and c: a 31-day upsert into PostgreSQL with an audit trail, one retry 20 s later (time for the test
+# to look at the warehouse between the failed try and the retry).
+with DAG("faults_table", schedule=None, start_date=START, catchup=False, tags=["faults"]):
+    ZenDriveStatsOperator(
+        task_id="pull",
+        zendrive_conn_id="zendrive_faults",
+        from_date="2026-04-01",
+        to_date="2026-05-01",
+        sql_conn_id="faults_warehouse",
+        table="usage",
+        revisions_table="usage_revisions",
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=20),
+    )
+
+# Fault d: a daily run (the day before the logical date and 6 days of lookback) while the API is unreachable
+# for 60 s: the connection retries in-process for a few seconds, the task's retry comes 60 s later.
+with DAG("faults_daily", schedule="@daily", start_date=START, catchup=False, tags=["faults"]):
+    ZenDriveStatsOperator(
+        task_id="pull",
+        zendrive_conn_id="zendrive_faults",
+        lookback_days=6,
+        sql_conn_id="faults_warehouse",
+        table="daily_usage",
+        retries=2,
+        retry_delay=datetime.timedelta(seconds=60),
+    )
+
+# Fault b: 20 deferrable sensors on one suspended key, while the triggerer is killed and replaced.
+with DAG("faults_sensors", schedule=None, start_date=START, catchup=False, tags=["faults"]):
+    for n in range(SENSORS):
+        ZenDriveServiceActiveSensor(
+            task_id=f"wait_{n:02d}",
+            zendrive_conn_id="zendrive_faults_sensor",
+            deferrable=True,
+            poke_interval=5,
+            timeout=600,
+        )
