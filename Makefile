@@ -84,7 +84,7 @@ distributed: dist
 # The fault suite (tests/faults/, marked `faults`, which plain pytest deselects): processes killed, servers
 # restarted, the API unreachable, on a real deployment; prints the figures docs/guides/reliability.rst shows.
 faults: $(STAMP)
-	$(BIN)/python -m pytest -m faults -s tests/faults
+	$(BIN)/python -m pytest -m faults tests/faults
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

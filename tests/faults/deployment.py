@@ -29,6 +29,7 @@ from typing import Any, LiteralString, cast
 import psycopg
 from distributed.check_celery import Services, free_port, wait_until
 from postgres_server import postgres_server
+from smtp_server import Mailbox, smtp_server
 
 from airflow_provider_zendrive.testing import ZenDriveEmulator
 
@@ -39,11 +40,17 @@ SENSOR_KEY, SENSOR_SERVICE = "AKFAULTSENSOR", 6200
 #: The triggerer is considered dead this many seconds after its last heartbeat (Airflow's default: 30).
 TRIGGERER_HEALTH_THRESHOLD = 6
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The month the budget alerts look at.
+APRIL = (datetime.date(2026, 4, 1), datetime.date(2026, 4, 30))
+
+
+#: Every figure measured in this session, printed at its end (conftest's ``pytest_terminal_summary``).
+FIGURES: list[str] = []
 
 
 def figure(line: str) -> None:
-    """Print one measured figure, for the reliability guide's table (``pytest -s`` shows them)."""
-    print(f"figure: {line}", flush=True)
+    """Record one measured figure, for the reliability guide's table."""
+    FIGURES.append(line)
 
 
 class Deployment:
@@ -55,6 +62,7 @@ class Deployment:
         metadata: dict[str, object],
         warehouse: dict[str, object],
         emulator: ZenDriveEmulator,
+        mailbox: Mailbox,
     ) -> None:
         self.root = root
         self.home = root / "airflow"
@@ -67,6 +75,8 @@ class Deployment:
         self.services = Services(self.outputs)
         self.warehouse = warehouse
         self.emulator = emulator
+        self.mailbox = mailbox
+        self.hold_marker = root / "held.pid"
         self.api_port = free_port()
         self._token: str | None = None
         self._starts = 0
@@ -116,6 +126,10 @@ class Deployment:
                         "schema": "postgres",
                     }
                 ),
+                "AIRFLOW_CONN_FAULTS_SMTP": mailbox.connection_json(),
+                "FAULTS_HOLD_MARKER": str(self.hold_marker),
+                # April of the alerts' service ends at 115 % of its budget: 50, 80 and 100 % are crossed.
+                "FAULTS_BUDGET_GB": repr(sum(row[6] for row in expected_rows(emulator, *APRIL)) / 1.15 / 1e9),
                 "PYTHONWARNINGS": "ignore",
                 "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             }
@@ -261,7 +275,8 @@ def deployment() -> Iterator[Deployment]:
         # A fixed port and certificate folder: fault d stops the emulator and starts it again at the same address.
         emulator = ZenDriveEmulator(port=free_port(), cert_dir=root / "emulator")
         stack.enter_context(emulator)
-        dep = Deployment(root, metadata, warehouse, emulator)
+        mailbox = stack.enter_context(smtp_server())
+        dep = Deployment(root, metadata, warehouse, emulator, mailbox)
         stack.callback(dep.services.stop)
         dep.migrate()
         for component in COMPONENTS:
@@ -270,7 +285,7 @@ def deployment() -> Iterator[Deployment]:
             dep.unless_dead(
                 lambda: (
                     dep.api_up()
-                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == 3
+                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == 4
                 )
             ),
             300,

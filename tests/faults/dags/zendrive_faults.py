@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import os
+import time
+from typing import Any
 
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import DAG
 
-from airflow_provider_zendrive.operators.zendrive import ZenDriveStatsOperator
+from airflow_provider_zendrive.operators.zendrive import ZenDriveBudgetAlertOperator, ZenDriveStatsOperator
 from airflow_provider_zendrive.sensors.zendrive import ZenDriveServiceActiveSensor
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -51,3 +55,40 @@ with DAG("faults_sensors", schedule=None, start_date=START, catchup=False, tags=
             poke_interval=5,
             timeout=600,
         )
+
+
+def hold_after_delivery(context: dict[str, Any]) -> None:
+    """
+    The at-least-once window, held open: in try 1, once the 80 % alert was delivered (the notifier before this
+    one returned) and before its claim commits, say so (the process id, in ``FAULTS_HOLD_MARKER``) and wait.
+    """
+    if context["zendrive_alert_id"].endswith(".80") and context["ti"].try_number == 1:
+        with open(os.environ["FAULTS_HOLD_MARKER"], "w") as marker:
+            marker.write(str(os.getpid()))
+        time.sleep(600)
+
+
+# The at-least-once window of budget alerts: the task process killed between a notifier returning and its
+# claim's commit.
+with DAG("faults_budget", schedule=None, start_date=START, catchup=False, tags=["faults"]):
+    ZenDriveBudgetAlertOperator(
+        task_id="budget",
+        sql_conn_id="faults_warehouse",
+        table="budget_usage",
+        alerts_table="budget_alerts",
+        budget_gb=float(os.environ.get("FAULTS_BUDGET_GB", "1")),
+        thresholds=(50, 80, 100),
+        notifiers=[
+            SmtpNotifier(
+                to="billing@example.com",
+                from_email="zendrive@example.com",
+                subject="{{ zendrive_alert.splitlines()[0] }}",
+                html_content="<pre>{{ zendrive_alert }}</pre>",
+                custom_headers={"Message-ID": "{{ zendrive_alert_message_id }}"},
+                smtp_conn_id="faults_smtp",
+            ),
+            hold_after_delivery,
+        ],
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=3),
+    )
