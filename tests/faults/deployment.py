@@ -156,6 +156,7 @@ class Deployment:
         import signal
 
         self.services.stop(name, sig=signal.SIGKILL, timeout=10)
+        del self.services.procs[name]  # killed on purpose: not a component that died
 
     def dead(self) -> list[str]:
         """The components that exited."""
