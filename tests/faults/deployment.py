@@ -28,6 +28,7 @@ from typing import Any, LiteralString, cast
 
 import psycopg
 from distributed.check_celery import Services, free_port, wait_until
+from mariadb_server import mariadb_server
 from postgres_server import postgres_server
 from smtp_server import Mailbox, smtp_server
 
@@ -40,6 +41,8 @@ SENSOR_KEY, SENSOR_SERVICE = "AKFAULTSENSOR", 6200
 #: The triggerer is considered dead this many seconds after its last heartbeat (Airflow's default: 30).
 TRIGGERER_HEALTH_THRESHOLD = 6
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The MariaDB warehouse's database.
+MARIADB_DATABASE = "faults"
 #: The month the budget alerts look at.
 APRIL = (datetime.date(2026, 4, 1), datetime.date(2026, 4, 30))
 
@@ -61,6 +64,7 @@ class Deployment:
         root: Path,
         metadata: dict[str, object],
         warehouse: dict[str, object],
+        mariadb: dict[str, object],
         emulator: ZenDriveEmulator,
         mailbox: Mailbox,
     ) -> None:
@@ -74,9 +78,11 @@ class Deployment:
         self.outputs.mkdir()
         self.services = Services(self.outputs)
         self.warehouse = warehouse
+        self.mariadb = mariadb
         self.emulator = emulator
         self.mailbox = mailbox
         self.hold_marker = root / "held.pid"
+        self.csv = root / "out" / "usage.csv"
         self.api_port = free_port()
         self._token: str | None = None
         self._starts = 0
@@ -126,8 +132,10 @@ class Deployment:
                         "schema": "postgres",
                     }
                 ),
+                "AIRFLOW_CONN_FAULTS_MARIADB": f"mysql://root@127.0.0.1:{mariadb['port']}/{MARIADB_DATABASE}",
                 "AIRFLOW_CONN_FAULTS_SMTP": mailbox.connection_json(),
                 "FAULTS_HOLD_MARKER": str(self.hold_marker),
+                "FAULTS_CSV": str(self.csv),
                 # April of the alerts' service ends at 115 % of its budget: 50, 80 and 100 % are crossed.
                 "FAULTS_BUDGET_GB": repr(sum(row[6] for row in expected_rows(emulator, *APRIL)) / 1.15 / 1e9),
                 "PYTHONWARNINGS": "ignore",
@@ -273,11 +281,13 @@ def deployment() -> Iterator[Deployment]:
         root.chmod(0o755)
         metadata = stack.enter_context(postgres_server())
         warehouse = stack.enter_context(postgres_server())
+        mariadb = stack.enter_context(mariadb_server())
+        maria_sql(mariadb, f"CREATE DATABASE {MARIADB_DATABASE}", database=None)
         # A fixed port and certificate folder: fault d stops the emulator and starts it again at the same address.
         emulator = ZenDriveEmulator(port=free_port(), cert_dir=root / "emulator")
         stack.enter_context(emulator)
         mailbox = stack.enter_context(smtp_server())
-        dep = Deployment(root, metadata, warehouse, emulator, mailbox)
+        dep = Deployment(root, metadata, warehouse, mariadb, emulator, mailbox)
         stack.callback(dep.services.stop)
         dep.migrate()
         for component in COMPONENTS:
@@ -286,7 +296,7 @@ def deployment() -> Iterator[Deployment]:
             dep.unless_dead(
                 lambda: (
                     dep.api_up()
-                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == 4
+                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == 6
                 )
             ),
             300,
@@ -389,3 +399,23 @@ def describe_process(pid: int) -> tuple[str, int]:
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     stat = Path(f"/proc/{pid}/stat").read_text()
     return cmdline, int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def maria_sql(
+    server: dict[str, object],
+    statement: str,
+    params: tuple[Any, ...] = (),
+    *,
+    database: str | None = MARIADB_DATABASE,
+) -> list[tuple[Any, ...]]:
+    """Run one statement on the MariaDB warehouse (autocommit); the rows it returns, if any."""
+    import MySQLdb
+
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": int(str(server["port"])), "user": "root"}
+    conn = MySQLdb.connect(**options, **({"database": database} if database else {}), autocommit=True)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(statement, params or None)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        conn.close()

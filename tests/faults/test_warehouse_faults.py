@@ -157,4 +157,6 @@ def test_c_warehouse_restarted_mid_upsert_fails_the_try_cleanly_and_the_retry_wr
     assert (
         "terminating connection due to administrator command" in log or "server closed the connection" in log
     ), log[-3000:]
+    at = log.find("OperationalError")
+    figure(f"c (PostgreSQL): try 1's error: {log[at : at + 110]!r}")
     check_retry(dep, run_id, restarted, sent_before, "c (PostgreSQL)")

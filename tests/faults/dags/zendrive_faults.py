@@ -32,6 +32,20 @@ with DAG("faults_table", schedule=None, start_date=START, catchup=False, tags=["
         retry_delay=datetime.timedelta(seconds=20),
     )
 
+# Fault c on MariaDB: the same write, through the MySQL provider.
+with DAG("faults_table_mariadb", schedule=None, start_date=START, catchup=False, tags=["faults"]):
+    ZenDriveStatsOperator(
+        task_id="pull",
+        zendrive_conn_id="zendrive_faults",
+        from_date="2026-04-01",
+        to_date="2026-05-01",
+        sql_conn_id="faults_mariadb",
+        table="usage_stats",
+        revisions_table="usage_revisions",
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=20),
+    )
+
 # Fault d: a daily run (the day before the logical date and 6 days of lookback) while the API is unreachable
 # for 60 s: the connection retries in-process for a few seconds, the task's retry comes 60 s later.
 with DAG("faults_daily", schedule="@daily", start_date=START, catchup=False, tags=["faults"]):
@@ -55,6 +69,41 @@ with DAG("faults_sensors", schedule=None, start_date=START, catchup=False, tags=
             poke_interval=5,
             timeout=600,
         )
+
+
+class HeldFileWrite(ZenDriveStatsOperator):
+    """
+    The stats operator, its file write held half-way in try 1: once the temporary file's data is on disk
+    (``os.fsync``) and before the rename, say so (the process id, in ``FAULTS_HOLD_MARKER``) and wait.
+    """
+
+    def execute(self, context: Any) -> Any:
+        """Hold try 1's write after its fsync, then run as the operator does."""
+        if context["ti"].try_number == 1:
+            real_fsync = os.fsync
+
+            def held_fsync(fd: Any) -> None:
+                real_fsync(fd)
+                with open(os.environ["FAULTS_HOLD_MARKER"], "w") as marker:
+                    marker.write(str(os.getpid()))
+                time.sleep(600)
+
+            os.fsync = held_fsync
+        return super().execute(context)
+
+
+# Fault a for a file output: the task process killed half-way through its CSV write; the retry comes after
+# the package's stale-leftover age (10 s), so its write sweeps the dead try's temporary file.
+with DAG("faults_file", schedule=None, start_date=START, catchup=False, tags=["faults"]):
+    HeldFileWrite(
+        task_id="pull",
+        zendrive_conn_id="zendrive_faults",
+        from_date="2026-04-01",
+        to_date="2026-05-01",
+        output_path=os.environ.get("FAULTS_CSV", "/tmp/faults.csv"),  # set by the deployment
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=15),
+    )
 
 
 def hold_after_delivery(context: dict[str, Any]) -> None:
