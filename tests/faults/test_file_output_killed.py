@@ -13,7 +13,7 @@ import signal
 import time
 
 from distributed.check_celery import wait_until
-from faults.deployment import COUNTERS, Deployment, describe_process, expected_rows, figure
+from faults.deployment import COUNTERS, FAULT_KEY, Deployment, describe_process, expected_rows, figure
 
 DAG_ID = "faults_file"
 OLD = b"service_id,date\nan older file\n"
@@ -26,6 +26,7 @@ def test_a_task_killed_mid_file_write_leaves_the_old_file_and_the_retry_sweeps_t
     dep.csv.parent.mkdir(exist_ok=True)
     dep.csv.write_bytes(OLD)
     dep.hold_marker.unlink(missing_ok=True)
+    sent_before = len(dep.emulator.requests)
     run_id = dep.trigger(DAG_ID)
     assert wait_until(dep.unless_dead(dep.hold_marker.exists), 120, 0.2), dep.tail()
     time.sleep(0.2)  # the marker's pid is written
@@ -50,8 +51,11 @@ def test_a_task_killed_mid_file_write_leaves_the_old_file_and_the_retry_sweeps_t
     want = expected_rows(dep.emulator, datetime.date(2026, 4, 1), datetime.date(2026, 5, 1))
     assert got == [(row[0], row[1].isoformat(), *row[2:]) for row in want]
     assert sorted(dep.csv.parent.glob(f".{dep.csv.name}.*.tmp")) == []  # swept by the retry's write
+    requests = [r.status for r in dep.emulator.requests[sent_before:] if r.access_key == FAULT_KEY]
+    assert requests == [200, 200]  # one per try
     figure(
         f"a (file): SIGKILL to the task process ({command[:40]!r}) after its temporary file was flushed "
         f"({size} bytes), before the rename; the old file intact, one leftover; try 2 green "
-        f"{time.monotonic() - killed:.1f} s later with the complete file (31 rows), the leftover swept"
+        f"{time.monotonic() - killed:.1f} s later with the complete file (31 rows), the leftover swept; "
+        f"requests {requests}"
     )
