@@ -1,7 +1,8 @@
 """
 The fault suite's deployment: Airflow's components as separate processes from the development venv, the HTTPS
-emulator, and two throwaway PostgreSQL servers (Airflow's metadata DB, and the warehouse the DAGs write to, so
-the warehouse can be restarted without touching Airflow's own database).
+emulator, a real SMTP server, and throwaway database servers: PostgreSQL for Airflow's metadata DB, and the
+warehouses the DAGs write to (a second PostgreSQL and a MariaDB), so a warehouse can be restarted without
+touching Airflow's own database.
 
 ``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer`` each run in a
 process group of their own, so one of them can be killed and started again. The DAGs are
@@ -41,6 +42,8 @@ SENSOR_KEY, SENSOR_SERVICE = "AKFAULTSENSOR", 6200
 #: The triggerer is considered dead this many seconds after its last heartbeat (Airflow's default: 30).
 TRIGGERER_HEALTH_THRESHOLD = 6
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: How many DAGs tests/faults/dags/zendrive_faults.py defines (the deployment is up once all are parsed).
+DAGS = 6
 #: The MariaDB warehouse's database.
 MARIADB_DATABASE = "faults"
 #: The month the budget alerts look at.
@@ -296,7 +299,7 @@ def deployment() -> Iterator[Deployment]:
             dep.unless_dead(
                 lambda: (
                     dep.api_up()
-                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == 6
+                    and len(dep.query("SELECT dag_id FROM dag WHERE dag_id LIKE 'faults_%%'")) == DAGS
                 )
             ),
             300,
@@ -305,7 +308,8 @@ def deployment() -> Iterator[Deployment]:
         if not parsed:
             raise RuntimeError(f"the deployment did not come up:\n{dep.tail()}")
         figure(
-            f"deployment up (2 PostgreSQL, migrate, 4 components, DAGs parsed) in {time.monotonic() - started:.0f} s"
+            f"deployment up (2 PostgreSQL, MariaDB, migrate, 4 components, DAGs parsed) in "
+            f"{time.monotonic() - started:.0f} s"
         )
         yield dep
 
