@@ -7,11 +7,12 @@ It reuses that check's deployment (``tests/distributed/check_celery.py``: Postgr
 scheduler, DAG processor, triggerer and a Celery worker as separate processes), then:
 
 1. stops the Celery worker (warm shutdown), so that the fleet run's tasks wait in Redis;
-2. triggers ``zendrive_fleet`` over 6 connections and waits until its tasks are queued in the broker;
+2. triggers ``zendrive_fleet`` over 6 connections and ``zendrive_distributed_sensor`` (its service active)
+   and waits until the first task of each is queued in the broker;
 3. restarts Redis on the same port (it keeps no data: the queued messages are lost, as on a broker without
    persistence) and starts a worker again;
 4. waits for the run: the scheduler finds the tasks stuck in ``queued`` (``[scheduler] task_queued_timeout``,
-   shortened here to 30 s from 600 s) and queues them again; every task succeeds, each service's rows exact.
+   shortened here to 30 s from 600 s) and queues them again; both runs succeed, each service's rows exact.
 
 Prints one line per check and the figures, ending with ``redis-restart-check: N passed, N failed``.
 """
@@ -42,6 +43,7 @@ from distributed.check_celery import (
     FLEET_LOOKBACK_DAYS,
     FLEET_SIZE,
     LOGICAL_DATE,
+    SENSOR_DAG,
     Checks,
     Deployment,
     Services,
@@ -119,18 +121,22 @@ def run(checks: Checks, root: Path) -> None:
         services.stop("celery-worker")  # warm shutdown: the fleet's tasks will wait in Redis
         del services.procs["celery-worker"]  # stopped on purpose, not dead
         sent_before = len(emulator.requests)
-        body = {"logical_date": LOGICAL_DATE.isoformat(), "conf": {"conn_ids": dep.fleet}}
-        status, answer = dep.api("POST", f"/api/v2/dags/{FLEET_DAG}/dagRuns", body)
-        checks.check(f"POST /api/v2/dags/{FLEET_DAG}/dagRuns", status in (200, 201), str(answer))
+        runs = {
+            FLEET_DAG: {"logical_date": LOGICAL_DATE.isoformat(), "conf": {"conn_ids": dep.fleet}},
+            SENSOR_DAG: {"logical_date": None},
+        }
+        for dag_id, body in runs.items():
+            status, answer = dep.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
+            checks.check(f"POST /api/v2/dags/{dag_id}/dagRuns", status in (200, 201), str(answer))
 
         def queued_in_redis() -> int:
             text = redis_cli(redis_port, "LLEN", CELERY_QUEUE).strip()
             return int(text) if text.isdigit() else 0
 
-        queued = wait_until(lambda: queued_in_redis() > 0, 120) and queued_in_redis()
+        queued = wait_until(lambda: queued_in_redis() >= len(runs), 120) and queued_in_redis()
         states = dep.query("SELECT state, count(*) FROM task_instance GROUP BY state")
         if not checks.check(
-            f"the fleet's tasks are queued in Redis ({queued} messages; tasks {states})", bool(queued)
+            f"the runs' first tasks are queued in Redis ({queued} messages; tasks {states})", bool(queued)
         ):
             return
         services.stop("redis")
@@ -144,35 +150,37 @@ def run(checks: Checks, root: Path) -> None:
 
         def finished() -> bool:
             ended = dep.query("SELECT state FROM dag_run")
-            return bool(ended) and ended[0][0] in ("success", "failed")
+            return len(ended) == len(runs) and all(state in ("success", "failed") for (state,) in ended)
 
         wait_until(lambda: finished() or bool(services.dead()), 300, 1)
         elapsed = time.monotonic() - restarted
-        ended = dep.query("SELECT state FROM dag_run")
-        tis = dep.query("SELECT task_id, map_index, state, try_number FROM task_instance ORDER BY map_index")
+        ended = dict(dep.query("SELECT dag_id, state FROM dag_run"))
+        tis = dep.query(
+            "SELECT task_id, map_index, state, try_number FROM task_instance ORDER BY dag_id, task_id, map_index"
+        )
         checks.check(
-            f"the fleet run succeeded, {elapsed:.0f} s after Redis restarted",
-            ended == [("success",)] and not services.dead(),
+            f"both runs succeeded, {elapsed:.0f} s after Redis restarted",
+            ended == dict.fromkeys(runs, "success") and not services.dead(),
             f"run {ended}, tasks {tis}, exited {services.dead()}\n"
             + "\n".join(f"== {n}\n{services.output(n)[-2000:]}" for n in ("scheduler", "celery-worker-2")),
         )
         checks.check(
-            f"all {FLEET_SIZE + 1} task instances succeeded",
-            len(tis) == FLEET_SIZE + 1 and all(ti[2] == "success" for ti in tis),
+            f"all {FLEET_SIZE + 3} task instances succeeded",
+            len(tis) == FLEET_SIZE + 3 and all(ti[2] == "success" for ti in tis),
             str(tis),
         )
         requeued = dep.query("SELECT count(*) FROM log WHERE event LIKE 'stuck in queued%%'")
         statuses = [r.status for r in emulator.requests[sent_before:]]
         checks.check(
-            f"one request per fleet service ({FLEET_SIZE}), each 200",
-            statuses == [200] * FLEET_SIZE,
+            f"one request per fleet service ({FLEET_SIZE}), the sensor's poke and its pull: each 200",
+            statuses == [200] * (FLEET_SIZE + 2),
             str(statuses),
         )
         fleet_rows_exact(checks, dep)
         say(
-            f"figure: e (Redis restarted, {queued} tasks queued in it, lost with it): the scheduler queued them "
+            f"figure: e (Redis restarted, {queued} tasks queued in it, lost with it; 2 runs): the scheduler queued them "
             f"again after task_queued_timeout {QUEUED_TIMEOUT} s ({requeued[0][0] if requeued else '?'} stuck-in-"
-            f"queued events); run green {elapsed:.0f} s after the restart; {len(statuses)} API requests; tries "
+            f"queued events); runs green {elapsed:.0f} s after the restart; {len(statuses)} API requests; tries "
             f"{[ti[3] for ti in tis]}"
         )
 
