@@ -169,6 +169,14 @@ class Deployment:
         self.services.stop(name, sig=signal.SIGKILL, timeout=10)
         del self.services.procs[name]  # killed on purpose: not a component that died
 
+    def held_pid(self) -> int:
+        """The pid a test DAG's held task wrote to ``FAULTS_HOLD_MARKER`` (0 while there is none yet)."""
+        with contextlib.suppress(OSError):
+            text = self.hold_marker.read_text().strip()
+            if text.isdigit():
+                return int(text)
+        return 0
+
     def dead(self) -> list[str]:
         """The components that exited."""
         return self.services.dead()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 from distributed.check_celery import wait_until
 from faults.deployment import APRIL, COUNTERS, Deployment, describe_process, expected_rows, figure
@@ -33,9 +32,8 @@ def test_the_alert_whose_claim_did_not_commit_is_repeated_with_its_message_id_an
     dep.hold_marker.unlink(missing_ok=True)
     before = len(dep.mailbox.messages)
     run_id = dep.trigger(DAG_ID)
-    assert wait_until(dep.unless_dead(dep.hold_marker.exists), 120, 0.2), dep.tail()
-    time.sleep(0.2)  # the marker's pid is written
-    pid = int(Path(dep.hold_marker).read_text())
+    assert wait_until(dep.unless_dead(lambda: dep.held_pid() > 0), 120, 0.2), dep.tail()
+    pid = dep.held_pid()
     delivered = [str(m["Subject"]) for _, m in dep.mailbox.messages[before:]]
     assert [s.split(" reached ")[1].split(" %")[0] for s in delivered] == ["50", "80"]
     assert dep.sql("SELECT threshold FROM budget_alerts") == [

@@ -1,6 +1,6 @@
 """
 Fault d on the deployment: the API unreachable for 60 s (the emulator stopped, then started again on the same
-address) during a daily run. Try 1 fails after the connection's in-process retries, the task's retry (60 s
+address) during a daily run. Try 1 fails after the connection's in-process retries, the task's retry (65 s
 later) succeeds; the run ends green within the retry policy, and the table holds each day once, exact.
 """
 

@@ -28,9 +28,8 @@ def test_a_task_killed_mid_file_write_leaves_the_old_file_and_the_retry_sweeps_t
     dep.hold_marker.unlink(missing_ok=True)
     sent_before = len(dep.emulator.requests)
     run_id = dep.trigger(DAG_ID)
-    assert wait_until(dep.unless_dead(dep.hold_marker.exists), 120, 0.2), dep.tail()
-    time.sleep(0.2)  # the marker's pid is written
-    pid = int(dep.hold_marker.read_text())
+    assert wait_until(dep.unless_dead(lambda: dep.held_pid() > 0), 120, 0.2), dep.tail()
+    pid = dep.held_pid()
     command, _ = describe_process(pid)
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()

@@ -18,6 +18,7 @@ from typing import Any
 from distributed.check_celery import wait_until
 from faults.deployment import (
     COUNTERS,
+    FAULT_KEY,
     Deployment,
     describe_process,
     expected_rows,
@@ -81,7 +82,7 @@ def check_retry(dep: Deployment, run_id: str, started: float, sent_before: int, 
     revisions = audit(dep)
     assert len(revisions) == 1 + SEEDED_DAYS * len(COUNTERS), revisions
     assert all(new == old - 1 for (_, _, _, old, new, _, _) in revisions[1:])
-    requests = [r.status for r in dep.emulator.requests[sent_before:] if r.access_key == "AKFAULTS"]
+    requests = [r.status for r in dep.emulator.requests[sent_before:] if r.access_key == FAULT_KEY]
     assert requests == [200, 200], requests
     figure(
         f"{what}: run green in try 2, {time.monotonic() - started:.1f} s after the fault; requests {requests}; "

@@ -47,7 +47,7 @@ with DAG("faults_table_mariadb", schedule=None, start_date=START, catchup=False,
     )
 
 # Fault d: a daily run (the day before the logical date and 6 days of lookback) while the API is unreachable
-# for 60 s: the connection retries in-process for a few seconds, the task's retry comes 60 s later.
+# for 60 s: the connection retries in-process for a few seconds, the task's retry comes 65 s later.
 with DAG("faults_daily", schedule="@daily", start_date=START, catchup=False, tags=["faults"]):
     ZenDriveStatsOperator(
         task_id="pull",
@@ -56,7 +56,7 @@ with DAG("faults_daily", schedule="@daily", start_date=START, catchup=False, tag
         sql_conn_id="faults_warehouse",
         table="daily_usage",
         retries=2,
-        retry_delay=datetime.timedelta(seconds=60),
+        retry_delay=datetime.timedelta(seconds=65),
     )
 
 # Fault b: 20 deferrable sensors on one suspended key, while the triggerer is killed and replaced.
