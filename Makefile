@@ -20,7 +20,7 @@ CI_PYTHONS := 3.11 3.12 3.13
 # Airflow's pins for a release, as its own constraint files do (see constraints/README.md).
 CONSTRAINTS := constraints/airflow-$(AIRFLOW_LATEST).txt
 
-.PHONY: install test lint typecheck pytest unit dist install-check install-check-pythons distributed demo docs docs-rtd bench clean
+.PHONY: install test lint typecheck pytest unit dist install-check install-check-pythons distributed faults demo docs docs-rtd bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,14 @@ install-check-pythons: dist
 # triggerer and a Celery worker as separate processes (needs redis-server and PostgreSQL's server binaries).
 distributed: dist
 	PYTHON=$(PYTHON) AIRFLOW_VERSION=$(AIRFLOW_LATEST) scripts/distributed_check.sh $(DISTRIBUTED_ARGS)
+
+# The fault suite (tests/faults/, marked `faults`, which plain pytest deselects): processes killed, servers
+# restarted, the API unreachable, on a real deployment from the dev venv; then Redis restarted under the
+# CeleryExecutor, in the distributed check's venv. Prints the figures docs/guides/reliability.rst shows.
+faults: dist
+	$(BIN)/python -m pytest -m faults tests/faults
+	CHECK=tests/faults/celery_redis_restart.py PYTHON=$(PYTHON) AIRFLOW_VERSION=$(AIRFLOW_LATEST) \
+	  scripts/distributed_check.sh
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -6,6 +6,7 @@
 # its own process (CeleryExecutor) and runs the fleet and deferrable-sensor DAGs through them.
 # Needs redis-server and PostgreSQL's server binaries (.ci/run installs both).
 # Usage: scripts/distributed_check.sh [--keep DIR] [--cold-table]   (after `make dist`; `make distributed` does both)
+# CHECK=tests/faults/celery_redis_restart.py runs that script in the same venv instead (`make faults` does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -23,4 +24,4 @@ started=$SECONDS
   "${wheels[0]}[sql]" "apache-airflow==$version" apache-airflow-providers-celery redis \
   apache-airflow-providers-postgres
 echo "Airflow $version + Celery: fresh venv with the wheel installed in $((SECONDS - started)) s ($venv)"
-"$venv/bin/python" tests/distributed/check_celery.py --airflow "$version" "$@"
+"$venv/bin/python" "${CHECK:-tests/distributed/check_celery.py}" --airflow "$version" "$@"

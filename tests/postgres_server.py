@@ -18,11 +18,20 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["PostgresUnavailable", "postgres_server"]
+__all__ = ["PostgresUnavailable", "postgres_server", "restart_postgres"]
 
 
 class PostgresUnavailable(RuntimeError):
     """The server could not be started; the message says why."""
+
+
+def _options(port: int, root: str) -> str:
+    return f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+
+
+def _prefix() -> list[str]:
+    """``runuser -u postgres --`` as root (initdb and postgres refuse to run as root), else nothing."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
 def _bindir() -> str | None:
@@ -41,7 +50,9 @@ def _bindir() -> str | None:
 @contextlib.contextmanager
 def postgres_server() -> Iterator[dict[str, object]]:
     """
-    Start a server for the duration of the block: yields ``{"host", "port", "user", "version"}``.
+    Start a server for the duration of the block: yields ``{"host", "port", "user", "version", "data_dir"}``.
+
+    :func:`restart_postgres` stops and starts it again on the same data folder and port.
 
     :raises PostgresUnavailable: if there is no PostgreSQL installation or it does not start.
     """
@@ -59,7 +70,7 @@ def postgres_server() -> Iterator[dict[str, object]]:
             shutil.rmtree(root, ignore_errors=True)
             raise PostgresUnavailable("running as root and there is no 'postgres' user") from None
         os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+        prefix = _prefix()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -87,7 +98,7 @@ def postgres_server() -> Iterator[dict[str, object]]:
         )
         if init.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        options = _options(port, root)
         start = subprocess.run(
             [
                 *prefix,
@@ -114,7 +125,7 @@ def postgres_server() -> Iterator[dict[str, object]]:
         version = subprocess.run(
             [f"{bindir}/postgres", "--version"], capture_output=True, text=True, check=False, timeout=30
         ).stdout.strip()
-        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "version": version}
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "version": version, "data_dir": data}
     finally:
         if started:
             subprocess.run(
@@ -124,3 +135,35 @@ def postgres_server() -> Iterator[dict[str, object]]:
                 timeout=120,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def restart_postgres(server: dict[str, object], down_seconds: float = 0.0) -> None:
+    """
+    Stop a server of :func:`postgres_server` (fast shutdown: every session is ended, open transactions roll
+    back), keep it down ``down_seconds``, then start it again on the same data folder and port.
+
+    :param server: what :func:`postgres_server` yielded.
+    :param down_seconds: how long the server stays down.
+    :raises PostgresUnavailable: if it does not stop or start again.
+    """
+    import time
+
+    bindir, data = _bindir(), str(server["data_dir"])
+    root = os.path.dirname(data)
+    pg_ctl = [*_prefix(), f"{bindir}/pg_ctl", "-D", data]
+    stop = subprocess.run(
+        [*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, text=True, check=False, timeout=120
+    )
+    if stop.returncode != 0:
+        raise PostgresUnavailable(f"pg_ctl stop failed: {stop.stderr.strip()}")
+    time.sleep(down_seconds)
+    options = _options(int(str(server["port"])), root)
+    start = subprocess.run(
+        [*pg_ctl, "-o", options, "-l", f"{root}/server.log", "-w", "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if start.returncode != 0:
+        raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()}")
