@@ -55,7 +55,7 @@ pytest: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-test: lint typecheck pytest install-check install-check-pythons docs-rtd
+test: lint typecheck pytest install-check install-check-pythons docs-rtd distributed faults
 
 # The artefacts users install, checked as PyPI would render them.
 dist: $(STAMP)

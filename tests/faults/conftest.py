@@ -1,6 +1,6 @@
 """
 The fault suite (``make faults``): every test here is marked ``faults``, which plain ``pytest`` (and so
-``make test``) deselects; ``pytest -m faults`` runs them. The tests that need the deployment share one
+``make pytest``) deselects; ``pytest -m faults`` runs them (``make test`` ends with ``make faults``). The tests that need the deployment share one
 (:mod:`deployment`), started once. The figures they measured are printed at the end of the session.
 """
 
