@@ -97,7 +97,9 @@ class FleetProgress:
     def done(self) -> dict[str, ServiceDone]:
         """The services an earlier try of this run committed, by connection id."""
         fmt = self.hook.escape_word_format
-        names = ", ".join(fmt.format(name) for name in ("conn_id", "service_id", "written_rows", "revised_rows"))
+        names = ", ".join(
+            fmt.format(name) for name in ("conn_id", "service_id", "written_rows", "revised_rows")
+        )
         select = f"SELECT {names} FROM {self.quoted} WHERE {fmt.format('run')} = {self.hook.placeholder}"  # noqa: S608
         with connection(self.hook) as conn, transaction(conn) as cursor:
             cursor.execute(select, (self.run,))

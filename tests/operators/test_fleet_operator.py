@@ -107,7 +107,9 @@ def services_in_table(warehouse: Warehouse) -> dict[int, int]:
 
 
 def ledger(warehouse: Warehouse) -> list[tuple[Any, ...]]:
-    return warehouse.records("SELECT conn_id, service_id, written_rows FROM zendrive_fleet_progress ORDER BY conn_id")
+    return warehouse.records(
+        "SELECT conn_id, service_id, written_rows FROM zendrive_fleet_progress ORDER BY conn_id"
+    )
 
 
 def test_a_batch_writes_every_service_with_its_own_keys_and_reports_each(
@@ -182,7 +184,9 @@ def test_broken_services_fail_the_batch_by_name_and_the_next_try_pulls_only_them
     assert ledger(warehouse) == []
 
 
-def test_a_batch_whose_failures_are_all_final_fails_without_a_retry(fleet: Fleet, warehouse: Warehouse) -> None:
+def test_a_batch_whose_failures_are_all_final_fails_without_a_retry(
+    fleet: Fleet, warehouse: Warehouse
+) -> None:
     conn_ids = fleet.add(4)
     fleet.connect(conn_ids[0], secret_key="wrong-secret-0123456789")
     fleet.emulator.suspend(fleet.keys[conn_ids[2]][0])
@@ -200,7 +204,7 @@ def test_a_batch_whose_failures_are_all_final_fails_without_a_retry(fleet: Fleet
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"output_path": "/tmp/x.csv"}, "remove output_path"),  # noqa: S108
+        ({"output_path": "/tmp/x.csv"}, "remove output_path"),
         ({"zendrive_conn_id": "zd"}, "remove zendrive_conn_id"),
         ({"max_concurrency": 0}, "max_concurrency must be a positive"),
         ({"conn_ids": ["a", "b", "a"]}, "lists 'a' more than once"),
