@@ -498,7 +498,7 @@ class ZenDriveFleetStatsOperator(ZenDriveStatsOperator):
     same transaction as that service's rows; a later try of the same task instance (same DAG run and map
     index) skips the services it lists and reports them as written. When every service of the batch is done
     the task deletes its run's rows, so the ledger holds unfinished runs only and clearing a successful task
-    pulls the whole batch again. See :mod:`airflow_provider_zendrive._outputs.fleet`.
+    pulls the whole batch again (see the scaling guide).
 
     **What people see.** One log line per service written (``Upserted ... of <conn_id> (service N) ...``),
     its summary (as :class:`ZenDriveStatsOperator` logs it), one ERROR line per failed service; the XCom
