@@ -11,14 +11,17 @@ tree, with the HTTP status each class stands for::
      └── ZenDriveError                      base class, final; .status_code is None or the HTTP status
           ├── ZenDriveTransientError        waiting may help: poll again, retry later
           │    ├── ZenDriveRateLimitError   429 still returned after the retries; .retry_after
-          │    └── ZenDriveUnavailableError 500/502/503/504, timeouts, connection errors after the retries
+          │    ├── ZenDriveUnavailableError 500/502/503/504, timeouts, connection errors after the retries
+          │    └── ZenDriveFleetRetryableError  (also a ZenDriveFleetError) services of a batch failed, one at
+          │                                 least on an error waiting may cure (or not ours: a database error)
           ├── ZenDriveInputError            bad input caught before any request (also a ValueError)
           ├── ZenDriveAuthError             401: the access key / secret key pair was rejected
           ├── ZenDriveServiceInactiveError  403: the service is suspended or cancelled (final for a pull;
           │                                 the sensor's and trigger's "not yet")
           ├── ZenDriveRequestError          400, 404, 405, 3xx, other 4xx, other 5xx (501...); .server_message
           ├── ZenDriveTLSError              the server's certificate failed verification
-          └── ZenDriveResponseError         a 200 whose body is not the documented JSON, or is too large
+          ├── ZenDriveResponseError         a 200 whose body is not the documented JSON, or is too large
+          └── ZenDriveFleetError            services of a batch failed, each on a final error; .failures
 
 No message, ``str()`` or ``repr()`` of these exceptions ever contains the secret key: the provider redacts any
 server text it copies into a message and never chains a transport exception that holds the request body.
@@ -31,6 +34,8 @@ from airflow.sdk.exceptions import AirflowException
 __all__ = [
     "ZenDriveAuthError",
     "ZenDriveError",
+    "ZenDriveFleetError",
+    "ZenDriveFleetRetryableError",
     "ZenDriveInputError",
     "ZenDriveRateLimitError",
     "ZenDriveRequestError",
@@ -117,3 +122,15 @@ class ZenDriveTLSError(ZenDriveError):
 
 class ZenDriveResponseError(ZenDriveError):
     """The server answered 200 with a body that is not the documented usage-statistics JSON."""
+
+
+class ZenDriveFleetError(ZenDriveError):
+    """Some services of a batch failed (the others were written); ``failures`` maps each conn id to its error."""
+
+    def __init__(self, message: str, *, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = dict(failures or {})
+
+
+class ZenDriveFleetRetryableError(ZenDriveFleetError, ZenDriveTransientError):
+    """Some services of a batch failed, at least one on an error a retry may cure; the retry pulls only those."""

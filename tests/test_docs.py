@@ -24,6 +24,7 @@ DOCS = ROOT / "docs"
 DOCUMENTED_PARAMS = (
     "airflow_provider_zendrive.hooks.zendrive.ZenDriveStatsHook",
     "airflow_provider_zendrive.operators.zendrive.ZenDriveStatsOperator",
+    "airflow_provider_zendrive.operators.zendrive.ZenDriveFleetStatsOperator",
     "airflow_provider_zendrive.sensors.zendrive.ZenDriveServiceActiveSensor",
     "airflow_provider_zendrive.triggers.zendrive.ZenDriveServiceActiveTrigger",
     "airflow_provider_zendrive.testing.emulator.ZenDriveEmulator",

@@ -29,7 +29,7 @@ import datetime
 import io
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -235,6 +235,7 @@ def upsert_rows(
     fetched_at: datetime.datetime | None = None,
     revisions_table: str | None = None,
     revised_by: str = "",
+    after_write: Callable[[Any, TableWrite], None] | None = None,
 ) -> TableWrite:
     """
     Upsert ``rows`` into ``table`` in one transaction, after creating the tables if asked (committed on their
@@ -249,6 +250,8 @@ def upsert_rows(
     :param fetched_at: the value of ``fetched_at`` (default: now, UTC), and of ``revised_at``.
     :param revisions_table: ``[schema.]name`` of the audit trail (created if ``create_table``); None: none.
     :param revised_by: who wrote, for the audit trail (the operator passes ``dag_id.task_id run run_id``).
+    :param after_write: called with the cursor and what was written, inside the writing transaction, after
+        the rows: its statements commit or roll back with them (the fleet operator's progress mark).
     :return: the number of rows written and the revisions.
     """
     quote_format = hook.escape_word_format
@@ -258,7 +261,7 @@ def upsert_rows(
     # ISO strings bind the same way on every driver (sqlite3's date adapters are deprecated since 3.12).
     fetched = stamp.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     values = [(*(row[name] for name in COLUMNS), fetched) for row in rows]
-    if not values and not create_table:
+    if not values and not create_table and after_write is None:
         return TableWrite(0)
     sql = hook.dialect.generate_replace_sql(
         quoted,
@@ -280,8 +283,11 @@ def upsert_rows(
                 revisions = _revisions(cursor, quoted, quote_format, hook.placeholder, rows)
                 if values:
                     cursor.executemany(sql, values)
+            written = TableWrite(len(values), revisions)
+            if after_write is not None:
+                after_write(cursor, written)
             if quoted_revisions is None:
-                return TableWrite(len(values), revisions)
+                return written
             audit = [
                 (revision.service_id, revision.date, name, old, new, fetched, revised_by)
                 for revision in revisions
@@ -291,7 +297,7 @@ def upsert_rows(
                 names = ", ".join(quote_format.format(name) for name in REVISION_COLUMNS)
                 marks = ", ".join([hook.placeholder] * len(REVISION_COLUMNS))
                 cursor.executemany(f"INSERT INTO {quoted_revisions} ({names}) VALUES ({marks})", audit)  # noqa: S608
-    return TableWrite(len(values), revisions)
+    return written
 
 
 def _revisions(

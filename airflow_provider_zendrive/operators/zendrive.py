@@ -9,7 +9,7 @@ task runs, and nothing touches the network or a connection while a DAG is parsed
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from airflow_provider_zendrive._client.models import UsageStats
     from airflow_provider_zendrive._client.windows import DateLike
     from airflow_provider_zendrive._outputs.budget import Crossing
+    from airflow_provider_zendrive._outputs.fleet import FleetProgress, PerThread, ServiceDone
     from airflow_provider_zendrive._outputs.lineage import Lineage
+    from airflow_provider_zendrive._outputs.tables import TableWrite
+    from airflow_provider_zendrive.exceptions import ZenDriveError
     from airflow_provider_zendrive.hooks.zendrive import ZenDriveStatsHook
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "RunPlan",
     "ZenDriveBudgetAlertOperator",
     "ZenDriveDashboardLink",
+    "ZenDriveFleetStatsOperator",
     "ZenDriveStatsOperator",
     "file_asset",
     "table_asset",
@@ -329,7 +333,12 @@ class ZenDriveStatsOperator(BaseOperator):
         if self.output_path and plan.fmt is not None:
             written.update(self._write_file(self.output_path, plan.fmt, stats, rows))
         if plan.db_hook is not None and self.sql_conn_id:
-            written.update(self._upsert(plan.db_hook, self.sql_conn_id, rows, context))
+            label = f"service {stats['service_id']}"
+            written.update(
+                self._upsert(
+                    plan.db_hook, self.sql_conn_id, rows, context, label, create_table=self.create_table
+                )
+            )
         return written
 
     def _write_file(
@@ -347,21 +356,32 @@ class ZenDriveStatsOperator(BaseOperator):
         return {uri: {"rows": count}}
 
     def _upsert(
-        self, db_hook: DbApiHook, sql_conn_id: str, rows: list[Row], context: Context
+        self,
+        db_hook: DbApiHook,
+        sql_conn_id: str,
+        rows: list[Row],
+        context: Context,
+        label: str,
+        *,
+        create_table: bool,
+        after_write: Callable[[Any, TableWrite], None] | None = None,
     ) -> dict[str, dict[str, int]]:
+        """Upsert one service's rows in one transaction (``after_write`` joins it), log it, note the lineage."""
         from airflow_provider_zendrive._outputs.tables import describe_revision, upsert_rows
 
         result = upsert_rows(
             db_hook,
             self.table,
             rows,
-            create_table=self.create_table,
+            create_table=create_table,
             revisions_table=self.revisions_table or None,
             revised_by=_run_label(context),
+            after_write=after_write,
         )
         self.log.info(
-            "Upserted %s into table %s (connection %r); %s.",
+            "Upserted %s of %s into table %s (connection %r); %s.",
             plural(result.rows, "row"),
+            label,
             self.table,
             sql_conn_id,
             f"{plural(len(result.revisions), 'day')} revised" if result.revisions else "no day revised",
@@ -451,6 +471,255 @@ class ZenDriveStatsOperator(BaseOperator):
             uri = getattr(outlet, "uri", None)
             if uri in written:
                 events[outlet].extra.update({"from": stats["from"], "to": stats["to"], **written[uri]})
+
+
+class ZenDriveFleetStatsOperator(ZenDriveStatsOperator):
+    """
+    Pull the usage of a batch of ZenDRIVE services, each with its own connection, into one table.
+
+    One task does what a :class:`ZenDriveStatsOperator` mapped over the connections would, for every
+    connection in ``conn_ids``: the same window, checks, upsert, revisions and summary, but the services are
+    pulled by up to ``max_concurrency`` threads of one process, so a fleet pays one task's start-up per batch
+    instead of per service. Map it over batches of connection ids to stay under Airflow's
+    ``[core] max_map_length`` (see ``zendrive_fleet`` and the scaling guide for the batch size).
+
+    **Each service on its own.** Each service gets its own hook and HTTPS connection, so its own key's pace
+    and retries; its rows are upserted in a transaction of their own (on a database connection of its
+    thread), so a service that fails (bad keys, suspended, the API down for it, a database error) does not
+    hold back or roll back the others. Once every service has been tried, the task fails if any failed, naming
+    each with its error (the provider's errors never hold a secret key):
+    :class:`~airflow_provider_zendrive.exceptions.ZenDriveFleetError` when each failed on a final error (the
+    retry policy then fails the task at once: fix the keys or wait for the service, then clear the task), or
+    :class:`~airflow_provider_zendrive.exceptions.ZenDriveFleetRetryableError` when at least one may succeed on
+    a retry (the task's ``retries`` apply).
+
+    **A retry pulls only the failed services.** Airflow clears a task's XComs at each new try, so the
+    progress is kept in the warehouse: a ledger table (``progress_table``) gets one row per service, in the
+    same transaction as that service's rows; a later try of the same task instance (same DAG run and map
+    index) skips the services it lists and reports them as written. When every service of the batch is done
+    the task deletes its run's rows, so the ledger holds unfinished runs only and clearing a successful task
+    pulls the whole batch again (see the scaling guide).
+
+    **What people see.** One log line per service written (``Upserted ... of <conn_id> (service N) ...``),
+    its summary (as :class:`ZenDriveStatsOperator` logs it), one ERROR line per failed service; the XCom
+    ``summary`` (a headline for the batch, then one line per service); one event on the table's Asset per
+    successful batch, with ``from``, ``to``, ``rows``, ``revised`` and ``services`` (a list of ``conn_id``,
+    ``service_id``, ``rows``, ``revised``, ``try``: the try that wrote it) in its extra. The return value
+    (XCom) maps each conn id to its ``service_id``, ``rows`` and ``revised``.
+
+    Table output only: ``output_path``, ``output_format`` and ``output_conn_id`` are refused when the DAG is
+    parsed, and so is ``zendrive_conn_id`` (use ``conn_ids``). No OpenLineage facets are reported for a batch.
+    Every other argument is :class:`ZenDriveStatsOperator`'s.
+
+    :param conn_ids: the ZenDRIVE connections of the batch, each once (templated; a list, or mapped).
+    :param sql_conn_id: the warehouse's connection (templated).
+    :param max_concurrency: the most services pulled at once in this task (threads; default 8). Each holds an
+        HTTPS connection and, while it writes, a database connection.
+    :param progress_table: the progress ledger next to ``table`` (created if missing; templated); None: no
+        ledger, and a retry pulls the whole batch again.
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_ids",
+        "from_date",
+        "to_date",
+        "sql_conn_id",
+        "table",
+        "revisions_table",
+        "progress_table",
+        "lookback_days",
+    )
+
+    def __init__(
+        self,
+        *,
+        conn_ids: Sequence[str] | str,
+        sql_conn_id: str,
+        max_concurrency: int = 8,
+        progress_table: str | None = "zendrive_fleet_progress",
+        **kwargs: Any,
+    ) -> None:
+        refused = sorted({"zendrive_conn_id", "output_path", "output_format", "output_conn_id"} & set(kwargs))
+        if refused:
+            raise ValueError(
+                f"ZenDriveFleetStatsOperator writes a table only and takes its services from conn_ids; "
+                f"remove {', '.join(refused)} (use ZenDriveStatsOperator for files)."
+            )
+        super().__init__(sql_conn_id=sql_conn_id, **kwargs)
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive number of threads, got {max_concurrency!r}")
+        if not isinstance(conn_ids, str):  # a template (or an XComArg) is checked once rendered
+            _fleet_conn_ids(conn_ids)
+        self.conn_ids = conn_ids
+        self.max_concurrency = max_concurrency
+        self.progress_table = progress_table
+
+    def execute(self, context: Context) -> dict[str, dict[str, int]]:  # type: ignore[override]
+        """
+        A batch returns counts by connection, not one service's stats. Check everything, skip the services an earlier try wrote, pull and write the others in threads, then
+        publish the batch, or fail naming the services that failed.
+        """
+        from airflow_provider_zendrive._outputs.fleet import FleetProgress, PerThread, run_bounded
+        from airflow_provider_zendrive._outputs.tables import get_db_hook
+        from airflow_provider_zendrive.hooks.zendrive import (
+            ZenDriveStatsHook,
+        )  # imported once, not per thread
+
+        conn_ids = _fleet_conn_ids(self.conn_ids)
+        plan = self.plan(context)
+        if plan.db_hook is None or not self.sql_conn_id:
+            raise ZenDriveInputError("ZenDriveFleetStatsOperator needs sql_conn_id.")
+        run = _run_label(context, with_try=False)
+        progress = None
+        if self.progress_table and run:
+            if self.progress_table in (self.table, self.revisions_table):
+                raise ZenDriveInputError(
+                    f"progress_table={self.progress_table!r} must be a table of its own."
+                )
+            progress = FleetProgress(plan.db_hook, self.progress_table, run)
+        self._create_tables(plan.db_hook, progress)
+        earlier = progress.done() if progress is not None else {}
+        todo = [conn_id for conn_id in conn_ids if conn_id not in earlier]
+        self.log.info(
+            "ZenDRIVE fleet batch: %s; %d written by an earlier try of this run, pulling %d, at most %d at once.",
+            plural(len(conn_ids), "service"),
+            len(conn_ids) - len(todo),
+            len(todo),
+            self.max_concurrency,
+        )
+        self.pull_window_line(plan)
+        sql_conn_id = self.sql_conn_id
+        db_hooks: PerThread[DbApiHook] = PerThread(lambda: get_db_hook(sql_conn_id))
+
+        def pull_one(conn_id: str) -> tuple[ServiceDone, str]:
+            stats = ZenDriveStatsHook(zendrive_conn_id=conn_id).get_window_stats(plan.window)
+            return self._write_service(conn_id, stats, db_hooks, progress, context)
+
+        outcomes = run_bounded(todo, pull_one, self.max_concurrency, name="zendrive-fleet")
+        written = {outcome.item: outcome.result for outcome in outcomes if outcome.result is not None}
+        failed = {outcome.item: outcome.error for outcome in outcomes if outcome.error is not None}
+        lines = {conn_id: headline for conn_id, (_, headline) in written.items()}
+        lines.update({conn_id: f"{conn_id}: written by an earlier try" for conn_id in earlier})
+        lines.update(
+            {conn_id: f"{conn_id}: FAILED, {_error_text(error)}" for conn_id, error in failed.items()}
+        )
+        done = {**earlier, **{conn_id: result for conn_id, (result, _) in written.items()}}
+        self._push_summary(context, _batch_summary(conn_ids, done, failed, lines))
+        if failed:
+            for conn_id, error in failed.items():
+                self.log.error("ZenDRIVE fleet: %s failed: %s", conn_id, _error_text(error))
+            raise _fleet_error(conn_ids, done, failed)
+        if progress is not None:
+            progress.forget()
+        try_number = getattr(context.get("ti"), "try_number", None)
+        self._annotate_batch(context, plan, done, dict.fromkeys(written, try_number))
+        return {
+            c: {"service_id": d.service_id, "rows": d.rows, "revised": d.revised} for c, d in done.items()
+        }
+
+    def _create_tables(self, db_hook: DbApiHook, progress: FleetProgress | None) -> None:
+        """Create the missing tables once for the batch (each service's upsert then runs no DDL)."""
+        from airflow_provider_zendrive._outputs.tables import (
+            connection,
+            create_revisions_table_sql,
+            create_table_sql,
+            create_tables,
+            quote_table,
+        )
+
+        fmt = db_hook.escape_word_format
+        ddl: dict[str, str] = {}
+        if self.create_table:
+            quoted = quote_table(self.table, fmt)
+            ddl[quoted] = create_table_sql(quoted, fmt)
+            if self.revisions_table:
+                quoted_revisions = quote_table(self.revisions_table, fmt)
+                ddl[quoted_revisions] = create_revisions_table_sql(quoted_revisions, fmt)
+        if progress is not None:
+            ddl.update(progress.ddl())
+        if ddl:
+            with connection(db_hook) as conn:
+                create_tables(conn, db_hook, ddl)
+
+    def _write_service(
+        self,
+        conn_id: str,
+        stats: UsageStats,
+        db_hooks: PerThread[DbApiHook],
+        progress: FleetProgress | None,
+        context: Context,
+    ) -> tuple[ServiceDone, str]:
+        """One service's rows in one transaction (with its progress mark), its log lines and summary."""
+        from airflow_provider_zendrive._outputs.fleet import ServiceDone
+
+        service_id = int(stats["service_id"])
+        rows = daily_rows(stats, fill_missing_days=self.fill_missing_days)
+        written = self._upsert(
+            db_hooks.get(),
+            str(self.sql_conn_id),
+            rows,
+            context,
+            f"{conn_id} (service {service_id})",
+            create_table=False,
+            after_write=None if progress is None else progress.mark(conn_id, service_id),
+        )
+        (counts,) = written.values()
+        summary = usage_summary(stats, revised=counts["revised"], unit=self.summary_unit)
+        self.log.info("%s: %s", conn_id, summary)
+        return ServiceDone(
+            conn_id, service_id, counts["rows"], counts["revised"]
+        ), f"{conn_id}: {summary.splitlines()[0]}"
+
+    def pull_window_line(self, plan: RunPlan) -> None:
+        """Log the batch's window once (every service pulls the same)."""
+        if plan.window is None:
+            self.log.info("ZenDRIVE window: the API default (last 30 days), %s.", plan.why)
+        else:
+            self.log.info(
+                "ZenDRIVE window: %s (%s), %s.", plan.window, plural(plan.window.days, "day"), plan.why
+            )
+
+    def _annotate_batch(
+        self, context: Context, plan: RunPlan, done: dict[str, ServiceDone], tries: dict[str, int | None]
+    ) -> None:
+        events = context.get("outlet_events")
+        if events is None or not self.sql_conn_id:
+            return
+        uri = table_asset_uri(self.sql_conn_id, self.table)
+        window = plan.window
+        extra: dict[str, Any] = {
+            "from": None if window is None else window.start.isoformat(),
+            "to": None if window is None else window.end.isoformat(),
+            "rows": sum(d.rows for d in done.values()),
+            "revised": sum(d.revised for d in done.values()),
+            "services": [
+                {
+                    "conn_id": d.conn_id,
+                    "service_id": d.service_id,
+                    "rows": d.rows,
+                    "revised": d.revised,
+                    "try": tries.get(d.conn_id),
+                }
+                for d in done.values()
+            ],
+        }
+        for outlet in self.outlets:
+            if getattr(outlet, "uri", None) == uri:
+                events[outlet].extra.update(extra)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """None: a batch reports no OpenLineage facets (its services are many inputs of one table).
+
+        :param task_instance: unused.
+        """
+        return None
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """None, as on completion.
+
+        :param task_instance: unused.
+        """
+        return None
 
 
 class ZenDriveBudgetAlertOperator(BaseOperator):
@@ -582,11 +851,79 @@ def _literal_outlets(output_path: object, sql_conn_id: object, table: object) ->
     return outlets
 
 
-def _run_label(context: Context) -> str:
-    """Which task run wrote, for the audit trail: ``dag_id.task_id run run_id try N``."""
+def _run_label(context: Context, *, with_try: bool = True) -> str:
+    """
+    Which task run wrote, for the audit trail: ``dag_id.task_id run run_id try N`` (``with_try=False``: the
+    task instance whatever its try, as the fleet's progress ledger keys it); empty outside a task.
+    """
     ti = context.get("ti")
     if ti is None:
         return ""
     index = getattr(ti, "map_index", -1)
     task = f"{ti.task_id}[{index}]" if isinstance(index, int) and index >= 0 else ti.task_id
-    return f"{ti.dag_id}.{task} run {ti.run_id} try {ti.try_number}"
+    label = f"{ti.dag_id}.{task} run {ti.run_id}"
+    return f"{label} try {ti.try_number}" if with_try else label
+
+
+def _fleet_conn_ids(value: object) -> list[str]:
+    """``conn_ids`` as given or rendered: a non-empty list of distinct, non-empty connection ids."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ZenDriveInputError(f"conn_ids must be a non-empty list of connection ids, got {value!r}.")
+    conn_ids = list(value)
+    if not all(isinstance(conn_id, str) and conn_id for conn_id in conn_ids):
+        raise ZenDriveInputError(f"conn_ids must hold non-empty strings only, got {conn_ids!r}.")
+    if len(set(conn_ids)) != len(conn_ids):
+        twice = sorted({conn_id for conn_id in conn_ids if conn_ids.count(conn_id) > 1})
+        raise ZenDriveInputError(f"conn_ids lists {', '.join(map(repr, twice))} more than once.")
+    return conn_ids
+
+
+def _error_text(error: BaseException, most: int = 300) -> str:
+    """One failed service's error for a message: the provider's (already redacted) text, or the type and text."""
+    from airflow_provider_zendrive.exceptions import ZenDriveError
+
+    text = f"{type(error).__name__}: {error.message if isinstance(error, ZenDriveError) else error}"
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _batch_summary(
+    conn_ids: list[str], done: dict[str, ServiceDone], failed: dict[str, BaseException], lines: dict[str, str]
+) -> str:
+    """The batch's summary: a headline, then one line per service in the batch's order."""
+    headline = (
+        f"ZenDRIVE fleet batch of {plural(len(conn_ids), 'service')}: {len(done)} written"
+        + (f", {len(failed)} failed" if failed else "")
+        + f", {plural(sum(d.rows for d in done.values()), 'row')}, {sum(d.revised for d in done.values())} revised"
+    )
+    return "\n".join([headline, *(lines[conn_id] for conn_id in conn_ids if conn_id in lines)])
+
+
+def _fleet_error(
+    conn_ids: list[str], done: dict[str, ServiceDone], failed: dict[str, BaseException]
+) -> ZenDriveError:
+    """The batch's failure, naming each failed service: final only if every one of them failed finally."""
+    from airflow_provider_zendrive.exceptions import (
+        ZenDriveError,
+        ZenDriveFleetError,
+        ZenDriveFleetRetryableError,
+        ZenDriveTransientError,
+    )
+
+    failures = {conn_id: _error_text(error) for conn_id, error in failed.items()}
+    final = all(
+        isinstance(error, ZenDriveError) and not isinstance(error, ZenDriveTransientError)
+        for error in failed.values()
+    )
+    listed = "; ".join(f"{conn_id}: {text}" for conn_id, text in failures.items())
+    message = (
+        f"ZenDRIVE fleet: {len(failed)} of {plural(len(conn_ids), 'service')} failed ({len(done)} written): "
+        f"{listed}. "
+    )
+    if final:
+        return ZenDriveFleetError(
+            message
+            + "Each failed on an error a retry cannot fix: fix the keys or wait for the service, then "
+            "clear the task; it pulls only these.",
+            failures=failures,
+        )
+    return ZenDriveFleetRetryableError(message + "A retry pulls only these.", failures=failures)

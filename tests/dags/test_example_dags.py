@@ -592,9 +592,14 @@ def test_fleet_pulls_every_service_into_one_table(
     conn_ids = ["zendrive_default", *fleet]
     env["AIRFLOW_VAR_ZENDRIVE_FLEET_CONN_IDS"] = json.dumps(conn_ids)
 
-    result = airflow_runner.run("zendrive_fleet", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env)
+    result = airflow_runner.run(
+        "zendrive_fleet", "2026-05-02", dags_folder=EXAMPLE_DAGS, env=env, conf={"batch_size": 2}
+    )
     assert_success(result)
-    assert mapped_tasks(result, "pull_daily_usage") == dict.fromkeys(conn_ids, "success")
+    assert mapped_tasks(result, "pull_daily_usage") == {
+        "zendrive_default..zd_fleet_acme (2)": "success",
+        "zd_fleet_globex (1)": "success",
+    }
     day = datetime.date(2026, 5, 1)
     first = day - datetime.timedelta(days=LOOKBACK_DAYS)
     assert sqlite_rows(path) == [
@@ -604,7 +609,11 @@ def test_fleet_pulls_every_service_into_one_table(
     assert sorted(r.access_key or "" for r in zendrive_emulator.requests) == sorted(
         [DEMO_ACCESS_KEY, "acme-key", "globex-key"]
     )
-    assert {uri for uri, _ in asset_events(result)} == {ASSET_URI}
+    events = asset_events(result)
+    assert {uri for uri, _ in events} == {ASSET_URI}
+    assert [[s["conn_id"] for s in extra["services"]] for _, extra in events] == [conn_ids[:2], conn_ids[2:]]
+    log = result.log("pull_daily_usage")
+    assert all(f"{conn_id}: ZenDRIVE service" in log for conn_id in conn_ids)  # one summary per service
 
 
 @pytest.mark.slow
@@ -640,7 +649,8 @@ def test_fleet_lookback_corrects_late_data_with_an_audit_trail(
         mine = [row for row in landed if row[0] == service_id]
         assert [row for row in mine if row[1] != day2.isoformat()] == truth_tuples(service_id, start, day1)
         assert [row for row in mine if row[1] == day2.isoformat()] != truth_tuples(service_id, day2, day2)
-    assert sorted(extra["revised"] for uri, extra in asset_events(second)) == [1, 1]
+    ((_, extra),) = asset_events(second)  # one batch: one event, the services in its extra
+    assert sorted(service["revised"] for service in extra["services"]) == [1, 1]
     # The audit trail holds each changed value of day1, per service, with the mapped run that changed it.
     with sqlite3.connect(path) as conn:
         trail = conn.execute(
@@ -658,10 +668,7 @@ def test_fleet_lookback_corrects_late_data_with_an_audit_trail(
     assert {row[:5] for row in trail} == expected
     assert len(trail) == len(expected)
     labels = {row[0]: row[5].split(" run ")[0] for row in trail}  # the mapped task that wrote each service
-    assert sorted(labels.values()) == [
-        "zendrive_fleet.pull_daily_usage[0]",
-        "zendrive_fleet.pull_daily_usage[1]",
-    ]
+    assert sorted(labels.values()) == ["zendrive_fleet.pull_daily_usage[0]"] * 2  # both in the one batch
     assert DEMO_SECRET_KEY not in first.all_text() + second.all_text()
 
 

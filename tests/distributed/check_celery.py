@@ -656,7 +656,11 @@ def run_dags(checks: Checks, dep: Deployment, services: Services) -> list[str]:
         *(Fault(status=200, delay=REQUEST_TIME, access_key=dep.accounts[c][0]) for c in dep.fleet)
     )
     runs = {
-        FLEET_DAG: {"logical_date": LOGICAL_DATE.isoformat(), "conf": {"conn_ids": dep.fleet}},
+        # batch_size 1: one mapped task per service, so the pool's bound on concurrent tasks shows.
+        FLEET_DAG: {
+            "logical_date": LOGICAL_DATE.isoformat(),
+            "conf": {"conn_ids": dep.fleet, "batch_size": 1},
+        },
         SENSOR_DAG: {"logical_date": None},
     }
     triggered = time.monotonic()

@@ -19,6 +19,7 @@ PUBLIC = {
         "RunPlan",
         "ZenDriveBudgetAlertOperator",
         "ZenDriveDashboardLink",
+        "ZenDriveFleetStatsOperator",
         "ZenDriveStatsOperator",
         "file_asset",
         "table_asset",
@@ -43,6 +44,8 @@ PUBLIC = {
     "airflow_provider_zendrive.exceptions": [
         "ZenDriveAuthError",
         "ZenDriveError",
+        "ZenDriveFleetError",
+        "ZenDriveFleetRetryableError",
         "ZenDriveInputError",
         "ZenDriveRateLimitError",
         "ZenDriveRequestError",
