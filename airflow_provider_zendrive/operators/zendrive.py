@@ -163,7 +163,9 @@ class ZenDriveStatsOperator(BaseOperator):
     **Retries.** On Airflow 3.3+ the task gets :class:`~airflow_provider_zendrive.retry_policy.ZenDriveRetryPolicy`
     unless ``retry_policy`` is given (in the task or in ``default_args``): bad keys, bad requests, bad bodies,
     bad input and a suspended service fail at once; a 429 retries after ``Retry-After``. On older Airflow there
-    is no policy and every failure uses ``retries``.
+    is no policy and every failure uses ``retries``. A mapped task (``.partial(...).expand(...)``) is given
+    ``retry_policy=None`` by Airflow itself, which counts as given: name the policy in ``partial`` or in
+    ``default_args`` (``retry_policy=default_retry_policy()``, as ``zendrive_fleet`` does).
 
     :param zendrive_conn_id: the ZenDRIVE connection (templated).
     :param from_date: first UTC day: a date, datetime or ``YYYY-MM-DD`` string (templated).
