@@ -122,7 +122,10 @@ def run(checks: Checks, root: Path) -> None:
         del services.procs["celery-worker"]  # stopped on purpose, not dead
         sent_before = len(emulator.requests)
         runs = {
-            FLEET_DAG: {"logical_date": LOGICAL_DATE.isoformat(), "conf": {"conn_ids": dep.fleet}},
+            FLEET_DAG: {
+                "logical_date": LOGICAL_DATE.isoformat(),
+                "conf": {"conn_ids": dep.fleet, "batch_size": 1},
+            },
             SENSOR_DAG: {"logical_date": None},
         }
         for dag_id, body in runs.items():
