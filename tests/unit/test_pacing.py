@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
+from pacing_driver import release, turns
 
 from airflow_provider_zendrive._client.pacing import (
     STEP_OF_REFILL,
     KeyId,
     KeyPace,
-    Turn,
     forget_paces,
     pace_for,
 )
@@ -26,27 +24,6 @@ SETTINGS = ZenDriveSettings(
 
 def rate_limited(retry_after: float | None) -> ZenDriveRateLimitError:
     return ZenDriveRateLimitError("429", retry_after=retry_after)
-
-
-@contextlib.contextmanager
-def turns(pace: KeyPace, count: int) -> Iterator[list[Turn]]:
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(pace.turn()) for _ in range(count)]
-
-
-def release(waiting: list[Turn], now: float) -> list[float]:
-    """Drive the turns as their callers would, each asking again when told to; return when each one sent."""
-    wake = dict.fromkeys(waiting, now)
-    sent: list[float] = []
-    while wake:
-        turn = min(wake, key=lambda t: wake[t])
-        at = wake.pop(turn)
-        delay = turn.delay(at)
-        if delay > 0:
-            wake[turn] = at + delay
-        else:
-            sent.append(at)
-    return sent
 
 
 def closed(pace: KeyPace, at: float, retry_after: float) -> None:

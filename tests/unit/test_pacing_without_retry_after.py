@@ -5,15 +5,14 @@ I/O), and a token bucket followed closely in a simulation of the benchmark's wor
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import heapq
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from pacing_driver import release, turns
 
 from airflow_provider_zendrive._client.pacing import (
     BACK_AFTER_SUCCESS,
@@ -29,27 +28,6 @@ from airflow_provider_zendrive._client.settings import ZenDriveSettings
 from airflow_provider_zendrive.exceptions import ZenDriveRateLimitError
 
 NO_HEADER = ZenDriveRateLimitError("429")
-
-
-@contextlib.contextmanager
-def turns(pace: KeyPace, count: int) -> Iterator[list[Turn]]:
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(pace.turn()) for _ in range(count)]
-
-
-def release(waiting: list[Turn], now: float) -> list[float]:
-    """Drive the turns as their callers would, each asking again when told to; return when each one sent."""
-    wake = dict.fromkeys(waiting, now)
-    sent: list[float] = []
-    while wake:
-        turn = min(wake, key=lambda t: wake[t])
-        at = wake.pop(turn)
-        delay = turn.delay(at)
-        if delay > 0:
-            wake[turn] = at + delay
-        else:
-            sent.append(at)
-    return sent
 
 
 def crowd(pace: KeyPace, waiting: list[Turn]) -> None:
